@@ -1,0 +1,59 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kiln: build OCI images from Dockerfiles, with no daemon.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+pub struct Cli {
+    /// The store directory (default: $XDG_DATA_HOME/kiln or ~/.local/share/kiln).
+    #[arg(long, global = true, env = "KILN_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(Box<crate::commands::build::BuildArgs>),
+    /// Import an oci-archive or docker-archive tarball into the store.
+    Load(crate::commands::load::LoadArgs),
+    /// Tools for kiln's developers.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Print BuildKit's parse dump of a Dockerfile.
+    ParseDump {
+        /// The Dockerfile (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Print the parsed Dockerfile as JSON (line numbers, heredoc bodies).
+    ParseJson {
+        /// The Dockerfile (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Expand one word as BuildKit's shell lexer does; prints the word.
+    ExpandWord(ExpandArgs),
+    /// Expand and field-split a word; prints a JSON array of words.
+    ExpandWords(ExpandArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExpandArgs {
+    /// An environment variable, `K=V` (repeatable; order kept).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// The escape token.
+    #[arg(long, default_value = "\\")]
+    pub escape: char,
+    /// The word to expand.
+    #[arg(allow_hyphen_values = true)]
+    pub word: String,
+}
