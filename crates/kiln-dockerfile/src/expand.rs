@@ -1,0 +1,1 @@
+//! Shell-word expansion as BuildKit's lexer does it.
