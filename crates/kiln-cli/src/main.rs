@@ -2,6 +2,9 @@
 
 mod cli;
 mod commands;
+mod progress;
+mod render;
+mod root;
 
 use std::process::ExitCode;
 

@@ -1,1 +1,38 @@
-//! kiln-layer
+//! kiln-layer: the filesystem ↔ layer boundary of kiln.
+//!
+//! - [`write_layer`] turns a list of [`LayerEntry`] into a deterministic tar (sorted, numeric
+//!   owners, PAX only where needed), optionally gzipped, and reports the digest and diff_id
+//!   computed in the same streaming pass.
+//! - [`compress`] recognises and undoes gzip/bzip2/xz and recognises tar headers.
+//! - [`extract()`] unpacks a tar into a directory without ever touching anything outside it.
+//! - [`FsIndex`] indexes the filesystem of stacked layers without extracting them.
+//!
+//! ```
+//! use kiln_layer::{write_layer, LayerEntry, LayerOptions};
+//!
+//! let entries = vec![
+//!     LayerEntry::dir("etc", 0o755, 0),
+//!     LayerEntry::file("etc/hostname", b"kiln\n".to_vec(), 0o644, 0),
+//! ];
+//! let (layer, bytes) = write_layer(entries, Vec::new(), &LayerOptions::default()).unwrap();
+//! assert_eq!(layer.size, bytes.len() as u64);
+//! ```
+
+pub mod compress;
+mod entry;
+mod error;
+pub mod extract;
+mod index;
+mod path;
+mod resolve;
+mod tarfmt;
+#[cfg(test)]
+mod testtar;
+mod write;
+
+pub use compress::{decompress, looks_like_tar, sniff, Detected};
+pub use entry::{Content, EntryKind, LayerEntry};
+pub use error::{Error, Result};
+pub use extract::{extract, ExtractOptions, ExtractReport};
+pub use index::{FsIndex, IndexEntry, IndexKind};
+pub use write::{write_layer, Compression, Layer, LayerOptions, OPAQUE_MARKER, WHITEOUT_PREFIX};

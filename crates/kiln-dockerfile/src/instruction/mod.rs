@@ -5,10 +5,25 @@
 //! (BuildKit expands in ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL, USER,
 //! VOLUME, WORKDIR, ARG defaults and some flags; never in RUN, CMD,
 //! ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD or MAINTAINER).
+//!
+//! [`to_stages`] splits a parsed file into global ARGs and stages;
+//! [`parse_command`] converts one instruction (BuildKit
+//! `frontend/dockerfile/instructions/parse.go` is the reference for what is
+//! accepted and rejected).
+
+mod command;
+mod duration;
+mod error;
+mod flags;
+mod stages;
 
 use std::time::Duration;
 
 use crate::ast::{Heredoc, Span};
+
+pub use command::parse_command;
+pub use error::{InstructionError, InstructionErrorKind};
+pub use stages::to_stages;
 
 /// A Dockerfile split into the global ARGs and its stages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,216 @@
+//! The build: parse, plan, run each needed stage, assemble and export.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use kiln_dockerfile::instruction::{parse_command, to_stages, Command};
+use kiln_dockerfile::Span;
+use kiln_oci::{Descriptor, Digest, Platform};
+use kiln_store::Store;
+
+use crate::context::{read_dockerignore, IgnoreMatcher, Snapshot};
+use crate::error::{step_error, BuildError, Result};
+use crate::image::Image;
+use crate::options::BuildOptions;
+use crate::plan::{plan, Plan};
+use crate::progress::{Event, Progress};
+use crate::sources::Tree;
+use crate::stage::StageState;
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// The image manifest in the store.
+    pub manifest: Descriptor,
+    /// The config digest (the image ID).
+    pub config_digest: Digest,
+}
+
+/// Everything the steps of one build share.
+pub struct Engine<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) options: &'a BuildOptions,
+    pub(crate) progress: &'a dyn Progress,
+    pub(crate) plan: Plan,
+    pub(crate) escape: char,
+    pub(crate) platform: Platform,
+    /// `created` of every history entry and the config.
+    pub(crate) created: String,
+    /// Finished stages.
+    pub(crate) results: BTreeMap<usize, Image>,
+    /// The main build context, walked on first use.
+    pub(crate) context: Option<Rc<Tree>>,
+    /// Trees for `COPY --from`, by a key naming their origin.
+    pub(crate) trees: BTreeMap<String, Rc<Tree>>,
+    /// Build args read by an ARG.
+    pub(crate) consumed: std::collections::BTreeSet<String>,
+    next_step: usize,
+}
+
+/// Builds the target of `options.dockerfile` into `store`.
+pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcome> {
+    let file = kiln_dockerfile::parse(&options.dockerfile)?;
+    for warning in &file.warnings {
+        progress.event(Event::Warning(warning.clone()));
+    }
+    let stages = to_stages(&file).map_err(|source| BuildError::Instruction {
+        span: source.span(),
+        source,
+    })?;
+    let platform = check_platform(options.platform.as_deref())?;
+    let plan = plan(stages, &options.build_args, options.target.as_deref(), &platform, file.escape)?;
+    let created_secs = options.source_date_epoch.unwrap_or(options.now);
+    let mut engine = Engine {
+        store,
+        options,
+        progress,
+        consumed: plan.consumed.clone(),
+        plan,
+        escape: file.escape,
+        platform,
+        created: format_time(created_secs),
+        results: BTreeMap::new(),
+        context: None,
+        trees: BTreeMap::new(),
+        next_step: 0,
+    };
+    let order = engine.plan.order.clone();
+    for index in order {
+        let image = engine.build_stage(index)?;
+        engine.results.insert(index, image);
+    }
+    engine.warn_unused_args();
+    let target = *engine.plan.order.last().ok_or_else(|| BuildError::Usage("nothing to build".into()))?;
+    let mut image = engine.results.remove(&target).ok_or_else(|| BuildError::Usage("nothing was built".into()))?;
+    for (key, value) in &options.labels {
+        image.config.config.labels.insert(key.clone(), value.clone());
+    }
+    image.config.created = Some(engine.created.clone());
+    crate::export::export(&engine, &image)
+}
+
+/// Formats seconds since the epoch as RFC 3339 in UTC.
+pub fn format_time(secs: i64) -> String {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).to_string()
+}
+
+fn check_platform(requested: Option<&str>) -> Result<Platform> {
+    let host = Platform::host();
+    if let Some(text) = requested {
+        let wanted = Platform::parse(text).map_err(|err| BuildError::Usage(format!("invalid --platform {text:?}: {err}")))?;
+        if wanted.os != host.os || wanted.architecture != host.architecture {
+            return Err(BuildError::Usage(format!(
+                "--platform {text} is not supported: kiln builds only for the host platform ({host}) for now"
+            )));
+        }
+    }
+    Ok(host)
+}
+
+impl Engine<'_> {
+    /// Starts a step: reports it and returns its id and start time.
+    pub(crate) fn start_step(&mut self, label: String, text: &str) -> (usize, Instant) {
+        self.next_step += 1;
+        self.progress.event(Event::StepStarted {
+            id: self.next_step,
+            label,
+            text: text.to_string(),
+        });
+        (self.next_step, Instant::now())
+    }
+
+    pub(crate) fn finish_step(&self, id: usize, started: Instant) {
+        self.progress.event(Event::StepDone {
+            id,
+            duration: started.elapsed(),
+            cached: false,
+        });
+    }
+
+    pub(crate) fn warn(&self, message: String) {
+        self.progress.event(Event::Warning(message));
+    }
+
+    fn stage_label(&self, index: usize, position: usize, total: usize) -> String {
+        if self.plan.stages.len() == 1 {
+            format!("{position}/{total}")
+        } else {
+            let stage = &self.plan.stages[index];
+            let name = stage.name.clone().unwrap_or_else(|| format!("stage-{index}"));
+            format!("{name} {position}/{total}")
+        }
+    }
+
+    fn build_stage(&mut self, index: usize) -> Result<Image> {
+        let stage = self.plan.stages[index].clone();
+        let total = stage.commands.len() + 1;
+        let (id, started) = self.start_step(self.stage_label(index, 1, total), &stage.original);
+        let base = crate::dispatch::from::base_image(self, &stage)?;
+        self.finish_step(id, started);
+        let mut state = StageState::new(index, base);
+        let triggers = std::mem::take(&mut state.image.config.config.on_build);
+        for trigger in triggers {
+            let command = parse_trigger(&trigger, stage.span, self.escape)?;
+            let (id, started) = self.start_step(self.stage_label(index, 1, total), &format!("ONBUILD {trigger}"));
+            crate::dispatch::dispatch(self, &mut state, &command)?;
+            self.finish_step(id, started);
+        }
+        for (position, command) in stage.commands.iter().enumerate() {
+            let (id, started) = self.start_step(self.stage_label(index, position + 2, total), &command.original);
+            crate::dispatch::dispatch(self, &mut state, command).map_err(|err| err.at(command.span))?;
+            self.finish_step(id, started);
+        }
+        Ok(state.image)
+    }
+
+    /// The build context, walked (honouring .dockerignore) on first use.
+    pub(crate) fn context_tree(&mut self) -> Result<Rc<Tree>> {
+        if let Some(tree) = &self.context {
+            return Ok(tree.clone());
+        }
+        let patterns = read_dockerignore(&self.options.context_dir, self.options.dockerfile_path.as_deref())?;
+        let matcher = IgnoreMatcher::new(&patterns)?;
+        let snapshot = Snapshot::walk(&self.options.context_dir, &matcher)?;
+        let tree = Rc::new(Tree::new(snapshot, None));
+        self.context = Some(tree.clone());
+        Ok(tree)
+    }
+
+    fn warn_unused_args(&self) {
+        let unused: Vec<&str> = self
+            .options
+            .build_args
+            .keys()
+            .filter(|name| !self.consumed.contains(*name) && !is_predefined_arg(name))
+            .map(String::as_str)
+            .collect();
+        if !unused.is_empty() {
+            self.warn(format!("one or more build args were not consumed: [{}]", unused.join(" ")));
+        }
+    }
+}
+
+/// Build args every Dockerfile may use without declaring them.
+pub fn is_predefined_arg(name: &str) -> bool {
+    matches!(
+        name.to_ascii_uppercase().as_str(),
+        "HTTP_PROXY" | "HTTPS_PROXY" | "FTP_PROXY" | "NO_PROXY" | "ALL_PROXY"
+    )
+}
+
+/// Parses an ONBUILD trigger stored in a base image's config.
+fn parse_trigger(trigger: &str, span: Span, escape: char) -> Result<Command> {
+    let text = if escape == '\\' { trigger.to_string() } else { format!("# escape={escape}\n{trigger}") };
+    let file = kiln_dockerfile::parse(text.as_bytes())
+        .map_err(|err| step_error(span, format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}")))?;
+    let instruction = file
+        .instructions
+        .first()
+        .ok_or_else(|| step_error(span, format!("empty ONBUILD trigger in the base image: {trigger:?}")))?;
+    let mut command = parse_command(instruction)
+        .map_err(|err| step_error(span, format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}")))?;
+    command.span = span;
+    Ok(command)
+}

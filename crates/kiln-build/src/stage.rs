@@ -1,0 +1,81 @@
+//! The state of a stage while its instructions run.
+
+use std::collections::BTreeSet;
+
+use kiln_layer::FsIndex;
+use kiln_oci::History;
+use kiln_store::Store;
+
+use crate::error::Result;
+use crate::image::{apply_layer, Image, LayerRef};
+use crate::vars::Vars;
+
+/// The environment in which BuildKit runs a scratch image's steps.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One stage being built.
+pub struct StageState {
+    /// The stage's index in the Dockerfile.
+    pub index: usize,
+    /// The image so far.
+    pub image: Image,
+    /// Stage-scope ARGs with a value.
+    pub args: Vars,
+    /// Stage-scope ARG names (with or without value).
+    pub declared_args: BTreeSet<String>,
+    /// True once CMD was set in this stage (ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+    /// The filesystem index of `image`, built when first needed.
+    fs: Option<FsIndex>,
+}
+
+impl StageState {
+    /// A stage starting from `image`.
+    pub fn new(index: usize, image: Image) -> StageState {
+        StageState {
+            index,
+            image,
+            args: Vars::default(),
+            declared_args: BTreeSet::new(),
+            cmd_set: false,
+            fs: None,
+        }
+    }
+
+    /// The variables for expansion: stage ARGs, overridden by the image's ENV.
+    pub fn vars(&self) -> Vars {
+        let mut vars = self.args.clone();
+        for (key, value) in Vars::from_env_list(&self.image.config.config.env).0 {
+            vars.set(&key, &value);
+        }
+        vars
+    }
+
+    /// The image's filesystem index (built from its layers on first use).
+    pub fn fs_index(&mut self, store: &Store) -> Result<&FsIndex> {
+        if self.fs.is_none() {
+            self.fs = Some(self.image.fs_index(store)?);
+        }
+        Ok(self.fs.get_or_insert_with(FsIndex::new))
+    }
+
+    /// Adds a layer to the image and keeps the index in step.
+    pub fn push_layer(&mut self, store: &Store, layer: LayerRef) -> Result<()> {
+        if let Some(index) = &mut self.fs {
+            apply_layer(store, index, &layer)?;
+        }
+        self.image.push_layer(layer);
+        Ok(())
+    }
+
+    /// Records an instruction in the history.
+    pub fn history(&mut self, created: &str, created_by: String, empty_layer: bool) {
+        self.image.config.history.push(History {
+            created: Some(created.to_string()),
+            created_by: Some(created_by),
+            author: None,
+            comment: Some("buildkit.dockerfile.v0".to_string()),
+            empty_layer,
+        });
+    }
+}

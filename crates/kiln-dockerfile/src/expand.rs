@@ -1,1 +1,0 @@
-//! Shell-word expansion as BuildKit's lexer does it.

@@ -1,0 +1,378 @@
+//! Safe extraction of a tar stream into a directory: every entry stays inside the
+//! destination (chroot-style resolution of parents and hardlink targets), existing entries
+//! are replaced without writing through symlinks, and OCI whiteouts are applied on request.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{lchown, symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tar::EntryType;
+
+use crate::error::{Error, Result};
+use crate::path::clean_components;
+use crate::resolve::resolve_in_root;
+use crate::write::{OPAQUE_MARKER, WHITEOUT_PREFIX};
+
+/// Options of [`extract`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Interpret `.wh.` files as OCI whiteouts instead of extracting them.
+    pub apply_whiteouts: bool,
+    /// Apply the archive's numeric owners; failures are errors only when running as root.
+    pub preserve_ownership: bool,
+}
+
+/// What [`extract`] did besides succeeding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractReport {
+    /// Things skipped or not applied (devices, FIFOs, xattrs, ownership as non-root).
+    pub warnings: Vec<String>,
+    /// Number of tar entries read.
+    pub entries: u64,
+}
+
+/// A directory whose mode and mtime are set once all entries are extracted.
+struct PendingDir {
+    relative: PathBuf,
+    mode: u32,
+    mtime: Option<SystemTime>,
+}
+
+/// State of one extraction.
+struct Extractor<'a> {
+    dest: &'a Path,
+    options: &'a ExtractOptions,
+    is_root: bool,
+    /// Real (resolved) paths this archive created, relative to `dest`.
+    created: BTreeSet<PathBuf>,
+    dirs: Vec<PendingDir>,
+    report: ExtractReport,
+}
+
+/// Extracts the uncompressed tar stream `tar` into `dest`, which must exist.
+pub fn extract<R: Read>(tar: R, dest: &Path, options: &ExtractOptions) -> Result<ExtractReport> {
+    let mut extractor = Extractor {
+        dest,
+        options,
+        is_root: running_as_root(),
+        created: BTreeSet::new(),
+        dirs: Vec::new(),
+        report: ExtractReport::default(),
+    };
+    let mut archive = tar::Archive::new(tar);
+    let entries = archive.entries().map_err(|source| Error::Tar { source })?;
+    for entry in entries {
+        let mut entry = entry.map_err(|source| Error::Tar { source })?;
+        extractor.report.entries += 1;
+        extractor.entry(&mut entry)?;
+    }
+    extractor.finish_dirs()?;
+    Ok(extractor.report)
+}
+
+impl Extractor<'_> {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        let name = entry.path_bytes().into_owned();
+        let display = String::from_utf8_lossy(&name).into_owned();
+        let unsafe_path = || Error::UnsafePath {
+            path: display.clone(),
+        };
+        let components = clean_components(&name).ok_or_else(unsafe_path)?;
+        let Some((base, parents)) = components.split_last() else {
+            return Ok(()); // the root itself: `dest` is not ours to change
+        };
+        let parent = resolve_in_root(self.dest, parents, true)
+            .map_err(|source| Error::io(self.dest.join(&display), source))?;
+        let base_os = OsStr::from_bytes(base);
+        if self.options.apply_whiteouts && base.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            return self.whiteout(&parent, base, &display);
+        }
+        let relative = parent.join(base_os);
+        let target = self.dest.join(&relative);
+        let entry_type = entry.header().entry_type();
+        let mode = entry
+            .header()
+            .mode()
+            .map_err(|source| Error::Tar { source })?
+            & 0o7777;
+        let mtime = entry_mtime(entry)?;
+        self.warn_xattrs(entry, &display)?;
+        if matches!(
+            entry_type,
+            EntryType::Char | EntryType::Block | EntryType::Fifo
+        ) {
+            self.warn(format!("skipped special file {display} (device or fifo)"));
+            return Ok(());
+        }
+        let is_dir = entry_type == EntryType::Directory;
+        let known = is_dir
+            || matches!(
+                entry_type,
+                EntryType::Regular
+                    | EntryType::Continuous
+                    | EntryType::GNUSparse
+                    | EntryType::Symlink
+                    | EntryType::Link
+            );
+        if !known {
+            self.warn(format!(
+                "skipped {display}: unsupported entry type {:?}",
+                entry_type
+            ));
+            return Ok(());
+        }
+        let parent_dir = self.dest.join(&parent);
+        fs::create_dir_all(&parent_dir).map_err(|source| Error::io(&parent_dir, source))?;
+        clear_for(&target, is_dir)?;
+        match entry_type {
+            EntryType::Directory => {
+                if !target.is_dir() {
+                    fs::create_dir(&target).map_err(|source| Error::io(&target, source))?;
+                }
+                self.chown(entry, &target)?;
+                self.dirs.push(PendingDir {
+                    relative: relative.clone(),
+                    mode,
+                    mtime,
+                });
+            }
+            EntryType::Symlink => {
+                let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+                symlink(OsStr::from_bytes(&link), &target)
+                    .map_err(|source| Error::io(&target, source))?;
+                self.chown(entry, &target)?;
+            }
+            EntryType::Link => self.hardlink(entry, &target, &display)?,
+            _ => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&target)
+                    .map_err(|source| Error::io(&target, source))?;
+                io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
+                self.chown(entry, &target)?;
+                file.set_permissions(Permissions::from_mode(mode))
+                    .map_err(|source| Error::io(&target, source))?;
+                if let Some(mtime) = mtime {
+                    file.set_times(FileTimes::new().set_modified(mtime))
+                        .map_err(|source| Error::io(&target, source))?;
+                }
+            }
+        }
+        self.created.insert(relative);
+        Ok(())
+    }
+
+    /// Applies `.wh.<name>` or `.wh..wh..opq` found in `parent`.
+    fn whiteout(&mut self, parent: &Path, base: &[u8], display: &str) -> Result<()> {
+        if base == OPAQUE_MARKER.as_bytes() {
+            return self.make_opaque(parent);
+        }
+        let name = &base[WHITEOUT_PREFIX.len()..];
+        if matches!(name, b"" | b"." | b"..") || name.contains(&b'/') {
+            return Err(Error::UnsafePath {
+                path: display.to_owned(),
+            });
+        }
+        remove_any(&self.dest.join(parent).join(OsStr::from_bytes(name)))
+    }
+
+    /// Removes what earlier layers put in `dir`, keeping what this archive created.
+    fn make_opaque(&mut self, dir: &Path) -> Result<()> {
+        let full = self.dest.join(dir);
+        let children = match fs::read_dir(&full) {
+            Ok(children) => children,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(Error::io(&full, source)),
+        };
+        for child in children {
+            let child = child.map_err(|source| Error::io(&full, source))?;
+            let relative = dir.join(child.file_name());
+            let keep = self
+                .created
+                .range(relative.clone()..)
+                .next()
+                .is_some_and(|created| created.starts_with(&relative));
+            if !keep {
+                remove_any(&child.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn hardlink<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        target: &Path,
+        display: &str,
+    ) -> Result<()> {
+        let link = entry.link_name_bytes().unwrap_or_default().into_owned();
+        let link_display = String::from_utf8_lossy(&link).into_owned();
+        let invalid = || Error::InvalidHardlink {
+            path: display.to_owned(),
+            target: link_display.clone(),
+        };
+        let components = clean_components(&link).ok_or_else(|| Error::UnsafePath {
+            path: link_display.clone(),
+        })?;
+        if components.is_empty() {
+            return Err(invalid());
+        }
+        let source = resolve_in_root(self.dest, &components, false)
+            .map_err(|source| Error::io(self.dest.join(&link_display), source))?;
+        let source = self.dest.join(source);
+        match fs::symlink_metadata(&source) {
+            Ok(metadata) if metadata.file_type().is_file() => {}
+            _ => return Err(invalid()),
+        }
+        fs::hard_link(&source, target).map_err(|error| Error::io(target, error))
+    }
+
+    /// Applies the entry's owner when asked to.
+    fn chown<R: Read>(&mut self, entry: &tar::Entry<'_, R>, target: &Path) -> Result<()> {
+        if !self.options.preserve_ownership {
+            return Ok(());
+        }
+        let header = entry.header();
+        let uid = header.uid().map_err(|source| Error::Tar { source })?;
+        let gid = header.gid().map_err(|source| Error::Tar { source })?;
+        let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+            return Err(Error::Unencodable {
+                path: target.display().to_string(),
+                reason: "uid or gid does not fit in 32 bits",
+            });
+        };
+        match lchown(target, Some(uid), Some(gid)) {
+            Ok(()) => Ok(()),
+            Err(source) if self.is_root => Err(Error::io(target, source)),
+            Err(error) => {
+                self.warn(format!(
+                    "could not set owner {uid}:{gid} of {}: {error}",
+                    target.display()
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn warn_xattrs<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, display: &str) -> Result<()> {
+        let Some(extensions) = entry
+            .pax_extensions()
+            .map_err(|source| Error::Tar { source })?
+        else {
+            return Ok(());
+        };
+        let names: Vec<String> = extensions
+            .filter_map(|extension| extension.ok())
+            .filter_map(|extension| {
+                extension
+                    .key()
+                    .ok()
+                    .and_then(|key| key.strip_prefix("SCHILY.xattr."))
+                    .map(str::to_owned)
+            })
+            .collect();
+        for name in names {
+            self.warn(format!("xattr {name} of {display} not applied"));
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, message: String) {
+        self.report.warnings.push(message);
+    }
+
+    /// Sets directory modes and mtimes, deepest first, on directories that are still there.
+    fn finish_dirs(&mut self) -> Result<()> {
+        for pending in self.dirs.iter().rev() {
+            let components: Vec<&[u8]> = pending
+                .relative
+                .iter()
+                .map(|component| component.as_bytes())
+                .collect();
+            let still_here = resolve_in_root(self.dest, &components, false)
+                .is_ok_and(|resolved| resolved == pending.relative);
+            let path = self.dest.join(&pending.relative);
+            let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_dir());
+            if !still_here || !is_dir {
+                continue;
+            }
+            if let Some(mtime) = pending.mtime {
+                let dir = File::open(&path).map_err(|source| Error::io(&path, source))?;
+                dir.set_times(FileTimes::new().set_modified(mtime))
+                    .map_err(|source| Error::io(&path, source))?;
+            }
+            fs::set_permissions(&path, Permissions::from_mode(pending.mode))
+                .map_err(|source| Error::io(&path, source))?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes room for a new entry at `target`: a directory over a directory merges; anything
+/// else is removed first (a symlink is removed, never followed).
+fn clear_for(target: &Path, new_is_dir: bool) -> Result<()> {
+    match fs::symlink_metadata(target) {
+        Ok(metadata) if metadata.is_dir() && new_is_dir => Ok(()),
+        Ok(_) => remove_any(target),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::io(target, source)),
+    }
+}
+
+/// Removes `path` (recursively for a directory, never following symlinks); missing is fine.
+fn remove_any(path: &Path) -> Result<()> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(())
+        }
+        Err(source) => Err(Error::io(path, source)),
+    }
+}
+
+/// The entry's mtime: PAX `mtime` (whole seconds) if present, else the header's.
+fn entry_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<SystemTime>> {
+    let mut seconds = entry
+        .header()
+        .mtime()
+        .map_err(|source| Error::Tar { source })?;
+    if let Some(extensions) = entry
+        .pax_extensions()
+        .map_err(|source| Error::Tar { source })?
+    {
+        for extension in extensions.flatten() {
+            if extension.key() == Ok("mtime") {
+                let value = extension.value().unwrap_or_default();
+                let whole = value.split('.').next().unwrap_or_default();
+                seconds = whole.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
+}
+
+/// Whether this process runs with effective uid 0 (owner of `/proc/self`).
+fn running_as_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0)
+}
+
+#[cfg(test)]
+#[path = "extract_tests.rs"]
+mod tests;

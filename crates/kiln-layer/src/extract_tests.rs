@@ -1,0 +1,343 @@
+//! Tests of `extract`: hostile archives stay confined, whiteouts, replacement, metadata.
+
+use super::*;
+use crate::testtar::TarBuilder;
+use std::os::unix::fs::MetadataExt;
+
+/// A scratch area with `root/` (the destination) and a sibling `outside/` that must stay empty.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        fs::create_dir(&root).unwrap();
+        fs::create_dir(&outside).unwrap();
+        Scratch {
+            _dir: dir,
+            root,
+            outside,
+        }
+    }
+
+    fn extract(&self, tar: &[u8], apply_whiteouts: bool) -> Result<ExtractReport> {
+        let options = ExtractOptions {
+            apply_whiteouts,
+            preserve_ownership: false,
+        };
+        extract(tar, &self.root, &options)
+    }
+
+    fn assert_outside_untouched(&self) {
+        let entries: Vec<_> = fs::read_dir(&self.outside).unwrap().collect();
+        assert!(entries.is_empty(), "outside dir was written: {entries:?}");
+        let parent = self.root.parent().unwrap();
+        let mut names: Vec<String> = fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["outside", "root"]);
+    }
+
+    fn read(&self, path: &str) -> String {
+        fs::read_to_string(self.root.join(path)).unwrap()
+    }
+
+    fn link(&self, path: &str) -> String {
+        fs::read_link(self.root.join(path))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+#[test]
+fn hostile_archives_never_write_outside() {
+    let scratch_outside = Scratch::new();
+    let outside_abs = scratch_outside.outside.to_string_lossy().into_owned();
+    // (archive, must fail, file expected inside root afterwards)
+    let cases: Vec<(&str, Vec<u8>, bool, Option<&str>)> = vec![
+        (
+            "dotdot",
+            TarBuilder::new().file("../escape", b"x").finish(),
+            true,
+            None,
+        ),
+        (
+            "nested dotdot",
+            TarBuilder::new().file("a/../../x", b"x").finish(),
+            true,
+            None,
+        ),
+        (
+            "absolute",
+            TarBuilder::new().file("/abs", b"x").finish(),
+            false,
+            Some("abs"),
+        ),
+        (
+            "symlink to root",
+            TarBuilder::new()
+                .symlink("a", "/")
+                .file("a/etc/x", b"x")
+                .finish(),
+            false,
+            Some("etc/x"),
+        ),
+        (
+            "symlink climbing",
+            TarBuilder::new()
+                .symlink("a", "../..")
+                .file("a/x", b"x")
+                .finish(),
+            false,
+            Some("x"),
+        ),
+        (
+            "hardlink outside",
+            TarBuilder::new().hardlink("h", "../../etc/passwd").finish(),
+            true,
+            None,
+        ),
+        (
+            "symlink to outside dir",
+            TarBuilder::new()
+                .symlink("out", &outside_abs)
+                .file("out/pwned", b"x")
+                .finish(),
+            false,
+            Some(&*format!("{}/pwned", outside_abs.trim_start_matches('/')).leak()),
+        ),
+        (
+            "hardlink through symlink",
+            TarBuilder::new()
+                .symlink("s", &outside_abs)
+                .hardlink("h", "s/../../../etc/passwd")
+                .finish(),
+            true,
+            None,
+        ),
+    ];
+    for (name, tar, must_fail, confined) in cases {
+        let scratch = Scratch::new();
+        // Give symlinks that point at the other scratch's outside dir something to hit.
+        let result = scratch.extract(&tar, false);
+        assert_eq!(result.is_err(), must_fail, "{name}: {result:?}");
+        if let Some(inside) = confined {
+            assert_eq!(scratch.read(inside), "x", "{name}");
+        }
+        scratch.assert_outside_untouched();
+        scratch_outside.assert_outside_untouched();
+    }
+}
+
+#[test]
+fn symlink_to_own_outside_dir_is_confined() {
+    let scratch = Scratch::new();
+    let target = scratch.outside.to_string_lossy().into_owned();
+    let tar = TarBuilder::new()
+        .symlink("out", &target)
+        .file("out/pwned", b"x")
+        .dir("out/sub", 0o755)
+        .finish();
+    scratch.extract(&tar, false).unwrap();
+    scratch.assert_outside_untouched();
+    let confined = format!("{}/pwned", target.trim_start_matches('/'));
+    assert_eq!(scratch.read(&confined), "x");
+    assert_eq!(
+        scratch.link("out"),
+        target,
+        "the link itself is kept as written"
+    );
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_across_layers() {
+    let scratch = Scratch::new();
+    let lower = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/keep", b"keep")
+        .file("etc/gone", b"gone")
+        .dir("etc/tree", 0o755)
+        .file("etc/tree/deep", b"deep")
+        .dir("opq", 0o755)
+        .file("opq/old", b"old")
+        .dir("opq/olddir", 0o755)
+        .finish();
+    scratch.extract(&lower, true).unwrap();
+    let upper = TarBuilder::new()
+        .file("etc/.wh.gone", b"")
+        .file("etc/.wh.tree", b"")
+        .file("etc/.wh.never-existed", b"")
+        .dir("opq", 0o755)
+        .file("opq/new", b"new")
+        .file("opq/.wh..wh..opq", b"")
+        .finish();
+    scratch.extract(&upper, true).unwrap();
+    assert_eq!(scratch.read("etc/keep"), "keep");
+    for gone in [
+        "etc/gone",
+        "etc/tree",
+        "opq/old",
+        "opq/olddir",
+        "etc/.wh.gone",
+        "opq/.wh..wh..opq",
+    ] {
+        assert!(
+            fs::symlink_metadata(scratch.root.join(gone)).is_err(),
+            "{gone}"
+        );
+    }
+    assert_eq!(
+        scratch.read("opq/new"),
+        "new",
+        "this layer's entries survive the opaque marker"
+    );
+
+    // Without apply_whiteouts the markers are ordinary files.
+    let plain = Scratch::new();
+    plain.extract(&upper, false).unwrap();
+    assert_eq!(plain.read("etc/.wh.gone"), "");
+    assert!(plain.root.join("opq/.wh..wh..opq").is_file());
+}
+
+#[test]
+fn replacement_rules() {
+    let scratch = Scratch::new();
+    let outside_file = scratch.outside.join("victim");
+    let lower = TarBuilder::new()
+        .dir("var", 0o755)
+        .symlink("var/run", "/run")
+        .symlink("file", &outside_file.to_string_lossy())
+        .file("dir-then-file/inner", b"i")
+        .file("file-then-dir", b"f")
+        .finish();
+    scratch.extract(&lower, false).unwrap();
+    assert_eq!(
+        scratch.link("var/run"),
+        "/run",
+        "absolute symlink kept as a link"
+    );
+    let upper = TarBuilder::new()
+        .file("file", b"replaced")
+        .file("dir-then-file", b"now a file")
+        .dir("file-then-dir", 0o755)
+        .file("file-then-dir/x", b"x")
+        .file("var/run/pid", b"1")
+        .finish();
+    scratch.extract(&upper, false).unwrap();
+    assert!(!fs::symlink_metadata(scratch.root.join("file"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(scratch.read("file"), "replaced");
+    assert!(
+        !outside_file.exists(),
+        "never written through the old symlink"
+    );
+    assert_eq!(scratch.read("dir-then-file"), "now a file");
+    assert_eq!(scratch.read("file-then-dir/x"), "x");
+    assert_eq!(
+        scratch.read("run/pid"),
+        "1",
+        "var/run -> /run resolves inside the root"
+    );
+    assert_eq!(scratch.link("var/run"), "/run");
+    scratch.assert_outside_untouched();
+}
+
+#[test]
+fn deep_relative_links_and_hardlinks() {
+    let scratch = Scratch::new();
+    let tar = TarBuilder::new()
+        .dir("usr/lib/x86_64/deep", 0o755)
+        .file("usr/lib/libc.so", b"libc")
+        .symlink("usr/lib/x86_64/deep/libc.so", "../../libc.so")
+        .hardlink("usr/lib/libc-copy", "usr/lib/libc.so")
+        .hardlink("usr/lib/via-link", "usr/lib/x86_64/deep/../../libc.so")
+        .finish();
+    scratch.extract(&tar, false).unwrap();
+    assert_eq!(scratch.read("usr/lib/x86_64/deep/libc.so"), "libc");
+    let original = fs::metadata(scratch.root.join("usr/lib/libc.so")).unwrap();
+    let copy = fs::metadata(scratch.root.join("usr/lib/libc-copy")).unwrap();
+    assert_eq!(original.ino(), copy.ino());
+    assert_eq!(scratch.read("usr/lib/via-link"), "libc");
+
+    let to_symlink = TarBuilder::new()
+        .symlink("s", "/etc/passwd")
+        .hardlink("h", "s")
+        .finish();
+    let other = Scratch::new();
+    assert!(matches!(
+        other.extract(&to_symlink, false),
+        Err(Error::InvalidHardlink { .. })
+    ));
+}
+
+#[test]
+fn metadata_and_warnings() {
+    let scratch = Scratch::new();
+    let tar = TarBuilder::new()
+        .dir("ro", 0o555)
+        .file_mode("ro/inner", b"i", 0o4711)
+        .fifo("pipe")
+        .dir("./", 0o700)
+        .finish();
+    let report = scratch.extract(&tar, false).unwrap();
+    assert_eq!(report.entries, 4);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("pipe"));
+    assert!(!scratch.root.join("pipe").exists());
+    let dir = fs::metadata(scratch.root.join("ro")).unwrap();
+    assert_eq!(
+        dir.mode() & 0o7777,
+        0o555,
+        "directory mode applied after its children"
+    );
+    assert_eq!(dir.mtime(), 1_000_000);
+    let file = fs::metadata(scratch.root.join("ro/inner")).unwrap();
+    assert_eq!(file.mode() & 0o7777, 0o4711);
+    assert_eq!(file.mtime(), 1_000_000);
+    assert_ne!(
+        fs::metadata(&scratch.root).unwrap().mode() & 0o777,
+        0o700,
+        "root untouched"
+    );
+    // Let the temp dir clean up.
+    fs::set_permissions(scratch.root.join("ro"), Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn layers_written_by_write_layer_extract_with_xattr_warning() {
+    let mut file = crate::LayerEntry::file("bin/ping", b"ping".to_vec(), 0o755, 5);
+    file.xattrs.insert("user.x".to_owned(), b"1".to_vec());
+    let entries = vec![
+        crate::LayerEntry::dir("bin", 0o755, 5),
+        file,
+        crate::LayerEntry::new("gone", crate::EntryKind::Whiteout, 0, 0),
+    ];
+    let options = crate::LayerOptions {
+        compression: crate::Compression::None,
+        gzip_level: 6,
+    };
+    let (_, bytes) = crate::write_layer(entries, Vec::new(), &options).unwrap();
+    let scratch = Scratch::new();
+    fs::write(scratch.root.join("gone"), b"old").unwrap();
+    let options = ExtractOptions {
+        apply_whiteouts: true,
+        preserve_ownership: true,
+    };
+    let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
+    assert_eq!(scratch.read("bin/ping"), "ping");
+    assert!(!scratch.root.join("gone").exists());
+    assert!(
+        report.warnings.iter().any(|w| w.contains("xattr user.x")),
+        "{report:?}"
+    );
+}

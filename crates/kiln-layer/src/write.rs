@@ -1,0 +1,278 @@
+//! Deterministic layer writing: sorted entries → ustar/PAX tar → optional gzip, with the
+//! diff_id (tar) and digest (compressed bytes) computed in the same streaming pass.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use flate2::GzBuilder;
+use kiln_oci::{media_type, Digest, HashingWriter};
+
+use crate::entry::{is_clean_layer_path, Content, EntryKind, LayerEntry};
+use crate::error::{Error, Result};
+use crate::tarfmt::{self, typeflag, RawEntry, BLOCK};
+
+/// Name of the marker that makes a directory opaque.
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// Prefix of whiteout file names.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+
+/// How the tar stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
+    None,
+    /// Gzip with a fixed header (no name, mtime 0, OS byte 255).
+    Gzip,
+}
+
+/// Options of [`write_layer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// The compression applied to the tar stream.
+    pub compression: Compression,
+    /// The gzip level, 0–9 (default 6).
+    pub gzip_level: u32,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions {
+            compression: Compression::Gzip,
+            gzip_level: 6,
+        }
+    }
+}
+
+/// The identity of a written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Digest of the bytes written to the output (the compressed stream).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar stream.
+    pub diff_id: Digest,
+    /// Number of bytes written to the output.
+    pub size: u64,
+    /// The OCI media type matching the compression.
+    pub media_type: &'static str,
+}
+
+/// Writes `entries` as a deterministic layer into `out` and returns its identity and `out`.
+///
+/// Entries are sorted by the bytes of their path; duplicate or unclean paths are errors.
+/// File content from [`Content::Path`] is streamed, and must have exactly the declared size.
+pub fn write_layer<W: Write>(
+    mut entries: Vec<LayerEntry>,
+    out: W,
+    options: &LayerOptions,
+) -> Result<(Layer, W)> {
+    for entry in &entries {
+        if !is_clean_layer_path(&entry.path) {
+            return Err(Error::UnsafePath {
+                path: entry.path.clone(),
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    if let Some(pair) = entries.windows(2).find(|pair| pair[0].path == pair[1].path) {
+        return Err(Error::DuplicatePath {
+            path: pair[0].path.clone(),
+        });
+    }
+    match options.compression {
+        Compression::None => {
+            let mut tar = HashingWriter::new(out);
+            write_tar(&entries, &mut tar)?;
+            let (out, diff_id, size) = tar.finish();
+            let layer = Layer {
+                digest: diff_id.clone(),
+                diff_id,
+                size,
+                media_type: media_type::OCI_LAYER_TAR,
+            };
+            Ok((layer, out))
+        }
+        Compression::Gzip => {
+            let compressed = HashingWriter::new(out);
+            let encoder = GzBuilder::new().operating_system(255).mtime(0).write(
+                compressed,
+                flate2::Compression::new(options.gzip_level.min(9)),
+            );
+            let mut tar = HashingWriter::new(encoder);
+            write_tar(&entries, &mut tar)?;
+            let (encoder, diff_id, _) = tar.finish();
+            let compressed = encoder.finish().map_err(Error::output)?;
+            let (out, digest, size) = compressed.finish();
+            let layer = Layer {
+                digest,
+                diff_id,
+                size,
+                media_type: media_type::OCI_LAYER_GZIP,
+            };
+            Ok((layer, out))
+        }
+    }
+}
+
+/// Writes the sorted entries and the end-of-archive blocks, then flushes.
+fn write_tar<W: Write>(entries: &[LayerEntry], out: &mut W) -> Result<()> {
+    for entry in entries {
+        write_entry(entry, out)?;
+    }
+    out.write_all(&[0u8; 2 * BLOCK]).map_err(Error::output)?;
+    out.flush().map_err(Error::output)
+}
+
+/// Writes the record(s) of one entry.
+fn write_entry<W: Write>(entry: &LayerEntry, out: &mut W) -> Result<()> {
+    let no_xattrs = BTreeMap::new();
+    let mut raw = RawEntry {
+        name: entry.path.as_bytes(),
+        typeflag: typeflag::FILE,
+        mode: entry.mode & 0o7777,
+        uid: u64::from(entry.uid),
+        gid: u64::from(entry.gid),
+        mtime: u64::try_from(entry.mtime).unwrap_or(0),
+        size: 0,
+        linkname: b"",
+        dev_major: 0,
+        dev_minor: 0,
+        xattrs: &entry.xattrs,
+    };
+    let dir_name = format!("{}/", entry.path);
+    match &entry.kind {
+        EntryKind::Dir => {
+            raw.name = dir_name.as_bytes();
+            raw.typeflag = typeflag::DIR;
+            write_header(entry, &raw, out)
+        }
+        EntryKind::File { size, content } => {
+            raw.size = *size;
+            write_header(entry, &raw, out)?;
+            write_content(content, *size, out)?;
+            let pad = tarfmt::padding(*size);
+            out.write_all(&[0u8; BLOCK][..pad]).map_err(Error::output)
+        }
+        EntryKind::Symlink { target } | EntryKind::Hardlink { target } => {
+            raw.typeflag = if matches!(entry.kind, EntryKind::Symlink { .. }) {
+                typeflag::SYMLINK
+            } else {
+                if !is_clean_layer_path(target) {
+                    return Err(Error::UnsafePath {
+                        path: target.clone(),
+                    });
+                }
+                typeflag::HARDLINK
+            };
+            raw.linkname = target.as_bytes();
+            write_header(entry, &raw, out)
+        }
+        EntryKind::Fifo => {
+            raw.typeflag = typeflag::FIFO;
+            write_header(entry, &raw, out)
+        }
+        EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+            raw.typeflag = if matches!(entry.kind, EntryKind::CharDevice { .. }) {
+                typeflag::CHAR
+            } else {
+                typeflag::BLOCK
+            };
+            raw.dev_major = *major;
+            raw.dev_minor = *minor;
+            write_header(entry, &raw, out)
+        }
+        EntryKind::Whiteout => {
+            let name = whiteout_name(&entry.path);
+            raw.name = name.as_bytes();
+            raw.xattrs = &no_xattrs;
+            write_header(entry, &raw, out)
+        }
+        EntryKind::OpaqueDir => {
+            raw.name = dir_name.as_bytes();
+            raw.typeflag = typeflag::DIR;
+            write_header(entry, &raw, out)?;
+            let marker = format!("{}/{OPAQUE_MARKER}", entry.path);
+            raw.name = marker.as_bytes();
+            raw.typeflag = typeflag::FILE;
+            raw.mode = 0o644;
+            raw.xattrs = &no_xattrs;
+            write_header(entry, &raw, out)
+        }
+    }
+}
+
+/// `dir/.wh.name` for `dir/name`.
+fn whiteout_name(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, base)) => format!("{dir}/{WHITEOUT_PREFIX}{base}"),
+        None => format!("{WHITEOUT_PREFIX}{path}"),
+    }
+}
+
+fn write_header<W: Write>(entry: &LayerEntry, raw: &RawEntry<'_>, out: &mut W) -> Result<()> {
+    let bytes = tarfmt::encode(raw).map_err(|reason| Error::Unencodable {
+        path: entry.path.clone(),
+        reason,
+    })?;
+    out.write_all(&bytes).map_err(Error::output)
+}
+
+/// Copies exactly `size` bytes of `content` into `out`.
+fn write_content<W: Write>(content: &Content, size: u64, out: &mut W) -> Result<()> {
+    match content {
+        Content::Bytes(bytes) => {
+            if bytes.len() as u64 != size {
+                return Err(Error::Unencodable {
+                    path: String::from("<in-memory content>"),
+                    reason: "content length differs from the declared size",
+                });
+            }
+            out.write_all(bytes).map_err(Error::output)
+        }
+        Content::Path(path) => copy_file(path, size, out),
+    }
+}
+
+/// Streams the file at `path` into `out`, failing with `FileChanged` when its length is not `size`.
+fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W) -> Result<()> {
+    let changed = || Error::FileChanged {
+        path: path.to_path_buf(),
+    };
+    let mut file = File::open(path).map_err(|source| Error::io(path, source))?;
+    let length = file
+        .metadata()
+        .map_err(|source| Error::io(path, source))?
+        .len();
+    if length != size {
+        return Err(changed());
+    }
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut remaining = size;
+    while remaining > 0 {
+        let want = buffer
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let read = match file.read(&mut buffer[..want]) {
+            Ok(0) => return Err(changed()),
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(Error::io(path, source)),
+        };
+        out.write_all(&buffer[..read]).map_err(Error::output)?;
+        remaining -= read as u64;
+    }
+    let mut probe = [0u8; 1];
+    loop {
+        match file.read(&mut probe) {
+            Ok(0) => return Ok(()),
+            Ok(_) => return Err(changed()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(Error::io(path, source)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;
