@@ -4,12 +4,11 @@
 use std::rc::Rc;
 
 use kiln_dockerfile::Span;
-use kiln_oci::Digest;
 use tempfile::TempDir;
 
 use crate::build::Engine;
 use crate::context::{read_dockerignore, IgnoreMatcher, Snapshot};
-use crate::error::{step_error, BuildError, Result};
+use crate::error::{step_error, Result};
 use crate::image::{materialize, Image};
 use crate::options::NamedContext;
 use crate::plan::find_stage;
@@ -85,15 +84,4 @@ fn image_tree(engine: &mut Engine<'_>, key: String, image: &Image, span: Span) -
     let tree = Rc::new(Tree::new(snapshot, Some(scratch)));
     engine.trees.insert(key, tree.clone());
     Ok(tree)
-}
-
-/// A digest given as `name@sha256:...` or bare `sha256:...`.
-pub fn digest_of(reference: &str) -> Option<Digest> {
-    let tail = reference.rsplit_once('@').map_or(reference, |(_, digest)| digest);
-    tail.parse().ok()
-}
-
-/// An error for a usage problem at a span.
-pub fn usage_at(span: Span, err: BuildError) -> BuildError {
-    err.at(span)
 }

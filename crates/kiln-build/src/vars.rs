@@ -37,11 +37,6 @@ impl Vars {
         vars
     }
 
-    /// Back to `K=V` strings.
-    pub fn to_env_list(&self) -> Vec<String> {
-        self.0.iter().map(|(key, value)| format!("{key}={value}")).collect()
-    }
-
     /// Expands one word, mapping errors to the step at `span`.
     pub fn expand(&self, word: &str, escape: char, span: Span) -> Result<String> {
         expand_word(word, self, escape)
@@ -114,7 +109,7 @@ mod tests {
         let mut vars = Vars::from_env_list(&["A=1".into(), "B=2".into(), "A=3".into()]);
         assert_eq!(vars.get("A"), Some("3"));
         vars.set("B", "x=y");
-        assert_eq!(vars.to_env_list(), vec!["A=3".to_string(), "B=x=y".to_string()]);
+        assert_eq!(vars.0, vec![("A".to_string(), "3".to_string()), ("B".to_string(), "x=y".to_string())]);
     }
 
     #[test]

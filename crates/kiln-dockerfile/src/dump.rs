@@ -56,8 +56,11 @@ impl Instruction {
     /// The instruction as an `ast.json` object. BuildKit gives the ONBUILD
     /// child no line numbers, so `top_level == false` prints 0 for them.
     fn to_json(&self, top_level: bool) -> Value {
-        let (start_line, end_line) =
-            if top_level { (self.span.start_line, self.span.end_line) } else { (0, 0) };
+        let (start_line, end_line) = if top_level {
+            (self.span.start_line, self.span.end_line)
+        } else {
+            (0, 0)
+        };
         let mut object = serde_json::Map::new();
         object.insert("cmd".into(), json!(self.keyword));
         object.insert("flags".into(), json!(self.flags));
@@ -150,7 +153,9 @@ fn is_go_printable(ch: char) -> bool {
     if code < 0x80 {
         return (0x20..0x7F).contains(&code);
     }
-    !NON_PRINTABLE.iter().any(|&(low, high)| (low..=high).contains(&code))
+    !NON_PRINTABLE
+        .iter()
+        .any(|&(low, high)| (low..=high).contains(&code))
 }
 
 #[cfg(test)]
@@ -165,7 +170,10 @@ mod tests {
             ("\x07\x08\x0c\n\r\t\x0b", r#""\a\b\f\n\r\t\v""#),
             ("\0\x1b\x7f", r#""\x00\x1b\x7f""#),
             ("é ☃ 😀 ♥", "\"é ☃ 😀 ♥\""),
-            ("\u{a0}\u{ad}\u{200b}\u{feff}", r#""\u00a0\u00ad\u200b\ufeff""#),
+            (
+                "\u{a0}\u{ad}\u{200b}\u{feff}",
+                r#""\u00a0\u00ad\u200b\ufeff""#,
+            ),
             ("\u{85}", r#""\u0085""#),
             ("\u{e000}", r#""\ue000""#),
             ("\u{f0000}", r#""\U000f0000""#),

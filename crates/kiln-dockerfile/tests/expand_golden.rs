@@ -31,12 +31,18 @@ fn expand_golden() {
     for (number, line) in text.lines().enumerate() {
         let is_directive = line.is_empty() || line.starts_with('#');
         if let Some(assignment) = line.strip_prefix("ENV ") {
-            let (key, value) = assignment.split_once('=').expect("ENV line needs name=value");
+            let (key, value) = assignment
+                .split_once('=')
+                .expect("ENV line needs name=value");
             env.push((key.to_string(), value.to_string()));
         } else if let Some(token) = line.strip_prefix("ESCAPE ") {
             let mut chars = token.chars();
             escape = chars.next().expect("ESCAPE needs a character");
-            assert!(chars.next().is_none(), "line {}: ESCAPE takes one character", number + 1);
+            assert!(
+                chars.next().is_none(),
+                "line {}: ESCAPE takes one character",
+                number + 1
+            );
         } else if !is_directive {
             let (input, expected) = line
                 .split_once(" |")
@@ -45,7 +51,10 @@ fn expand_golden() {
             let got = render(input, &env, escape);
             rows += 1;
             if got != expected {
-                failures.push(format!("line {}: {input:?}: expected {expected:?}, got {got:?}", number + 1));
+                failures.push(format!(
+                    "line {}: {input:?}: expected {expected:?}, got {got:?}",
+                    number + 1
+                ));
             }
             blessed.push_str(input);
             blessed.push_str(" |");
@@ -59,10 +68,18 @@ fn expand_golden() {
         blessed.push_str(line);
         blessed.push('\n');
     }
-    assert!(rows >= 40, "the golden file should have at least 40 rows, has {rows}");
+    assert!(
+        rows >= 40,
+        "the golden file should have at least 40 rows, has {rows}"
+    );
     if bless {
         std::fs::write(&path, blessed).unwrap();
         return;
     }
-    assert!(failures.is_empty(), "{} golden rows differ (KILN_BLESS=1 rewrites):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden rows differ (KILN_BLESS=1 rewrites):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

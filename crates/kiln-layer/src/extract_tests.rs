@@ -115,6 +115,15 @@ fn hostile_archives_never_write_outside() {
             Some(&*format!("{}/pwned", outside_abs.trim_start_matches('/')).leak()),
         ),
         (
+            "hardlink via symlinked dir",
+            TarBuilder::new()
+                .symlink("s", &outside_abs)
+                .hardlink("h", "s/victim")
+                .finish(),
+            true,
+            None,
+        ),
+        (
             "hardlink through symlink",
             TarBuilder::new()
                 .symlink("s", &outside_abs)

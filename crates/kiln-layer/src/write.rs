@@ -68,10 +68,15 @@ pub fn write_layer<W: Write>(
     options: &LayerOptions,
 ) -> Result<(Layer, W)> {
     for entry in &entries {
-        if !is_clean_layer_path(&entry.path) {
-            return Err(Error::UnsafePath {
-                path: entry.path.clone(),
-            });
+        let link_target = match &entry.kind {
+            EntryKind::Hardlink { target } => Some(target),
+            _ => None,
+        };
+        if let Some(path) = std::iter::once(&entry.path)
+            .chain(link_target)
+            .find(|path| !is_clean_layer_path(path))
+        {
+            return Err(Error::UnsafePath { path: path.clone() });
         }
     }
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -80,6 +85,7 @@ pub fn write_layer<W: Write>(
             path: pair[0].path.clone(),
         });
     }
+    first_link_carries_content(&mut entries);
     match options.compression {
         Compression::None => {
             let mut tar = HashingWriter::new(out);
@@ -150,7 +156,7 @@ fn write_entry<W: Write>(entry: &LayerEntry, out: &mut W) -> Result<()> {
         EntryKind::File { size, content } => {
             raw.size = *size;
             write_header(entry, &raw, out)?;
-            write_content(content, *size, out)?;
+            write_content(&entry.path, content, *size, out)?;
             let pad = tarfmt::padding(*size);
             out.write_all(&[0u8; BLOCK][..pad]).map_err(Error::output)
         }
@@ -158,11 +164,6 @@ fn write_entry<W: Write>(entry: &LayerEntry, out: &mut W) -> Result<()> {
             raw.typeflag = if matches!(entry.kind, EntryKind::Symlink { .. }) {
                 typeflag::SYMLINK
             } else {
-                if !is_clean_layer_path(target) {
-                    return Err(Error::UnsafePath {
-                        path: target.clone(),
-                    });
-                }
                 typeflag::HARDLINK
             };
             raw.linkname = target.as_bytes();
@@ -202,6 +203,48 @@ fn write_entry<W: Write>(entry: &LayerEntry, out: &mut W) -> Result<()> {
     }
 }
 
+/// Makes the first path (in tar order) of each hardlink group the one that carries the
+/// content, so that extraction never meets a link before its target. `entries` is sorted.
+fn first_link_carries_content(entries: &mut [LayerEntry]) {
+    let position: BTreeMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| (entry.path.clone(), index))
+        .collect();
+    // File index -> indices of the links pointing at it.
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if let EntryKind::Hardlink { target } = &entry.kind {
+            if let Some(&file) = position.get(target) {
+                if matches!(entries[file].kind, EntryKind::File { .. }) {
+                    groups.entry(file).or_default().push(index);
+                }
+            }
+        }
+    }
+    for (file, links) in groups {
+        let Some(&first) = links.iter().min() else {
+            continue;
+        };
+        if first > file {
+            continue;
+        }
+        let new_target = entries[first].path.clone();
+        let content = std::mem::replace(
+            &mut entries[file].kind,
+            EntryKind::Hardlink {
+                target: new_target.clone(),
+            },
+        );
+        entries[first].kind = content;
+        for &link in links.iter().filter(|&&link| link != first) {
+            entries[link].kind = EntryKind::Hardlink {
+                target: new_target.clone(),
+            };
+        }
+    }
+}
+
 /// `dir/.wh.name` for `dir/name`.
 fn whiteout_name(path: &str) -> String {
     match path.rsplit_once('/') {
@@ -219,12 +262,12 @@ fn write_header<W: Write>(entry: &LayerEntry, raw: &RawEntry<'_>, out: &mut W) -
 }
 
 /// Copies exactly `size` bytes of `content` into `out`.
-fn write_content<W: Write>(content: &Content, size: u64, out: &mut W) -> Result<()> {
+fn write_content<W: Write>(path: &str, content: &Content, size: u64, out: &mut W) -> Result<()> {
     match content {
         Content::Bytes(bytes) => {
             if bytes.len() as u64 != size {
                 return Err(Error::Unencodable {
-                    path: String::from("<in-memory content>"),
+                    path: path.to_owned(),
                     reason: "content length differs from the declared size",
                 });
             }

@@ -427,3 +427,49 @@ fn large_files_stream_from_disk() {
     assert_eq!(std::io::copy(&mut entry, &mut actual).unwrap(), size);
     assert_eq!(actual.digest(), expected.digest());
 }
+
+#[test]
+fn hardlink_content_moves_to_the_first_path() {
+    let link = |path: &str| {
+        LayerEntry::new(
+            path,
+            EntryKind::Hardlink {
+                target: "m".to_owned(),
+            },
+            0o755,
+            0,
+        )
+    };
+    let entries = vec![
+        LayerEntry::file("m", b"data".to_vec(), 0o755, 0),
+        link("z"),
+        link("b"),
+    ];
+    let options = LayerOptions {
+        compression: Compression::None,
+        gzip_level: 6,
+    };
+    let (_, bytes) = write_layer(entries, Vec::new(), &options).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        let link = entry
+            .link_name_bytes()
+            .map(|link| String::from_utf8(link.into_owned()).unwrap());
+        let mut content = String::new();
+        entry.read_to_string(&mut content).unwrap();
+        seen.push((path, link, content));
+    }
+    let expected = [
+        ("b", None, "data"),
+        ("m", Some("b"), ""),
+        ("z", Some("b"), ""),
+    ];
+    let expected: Vec<(String, Option<String>, String)> = expected
+        .iter()
+        .map(|(p, l, c)| (p.to_string(), l.map(str::to_owned), c.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
+}

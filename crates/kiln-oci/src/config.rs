@@ -33,7 +33,11 @@ pub struct ImageConfig {
     #[serde(default, deserialize_with = "null_as_default")]
     pub rootfs: RootFs,
     /// One entry per build step.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub history: Vec<History>,
 }
 
@@ -65,10 +69,19 @@ pub struct ContainerConfig {
     )]
     pub exposed_ports: BTreeMap<String, EmptyObject>,
     /// `ENV`, as `KEY=value`.
-    #[serde(rename = "Env", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "Env",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub env: Vec<String>,
     /// `ENTRYPOINT`.
-    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entrypoint: Option<Vec<String>>,
     /// `CMD`.
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +95,11 @@ pub struct ContainerConfig {
     )]
     pub volumes: BTreeMap<String, EmptyObject>,
     /// `WORKDIR`.
-    #[serde(rename = "WorkingDir", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working_dir: Option<String>,
     /// `LABEL`s.
     #[serde(
@@ -93,19 +110,41 @@ pub struct ContainerConfig {
     )]
     pub labels: BTreeMap<String, String>,
     /// `STOPSIGNAL`.
-    #[serde(rename = "StopSignal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stop_signal: Option<String>,
     /// `HEALTHCHECK`.
-    #[serde(rename = "Healthcheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Healthcheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthcheck: Option<HealthConfig>,
     /// `ONBUILD` triggers.
-    #[serde(rename = "OnBuild", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "OnBuild",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub on_build: Vec<String>,
     /// `SHELL`.
-    #[serde(rename = "Shell", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "Shell",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub shell: Vec<String>,
     /// Windows-only escaping hint Docker records.
-    #[serde(rename = "ArgsEscaped", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ArgsEscaped",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub args_escaped: Option<bool>,
 }
 
@@ -117,7 +156,12 @@ pub struct EmptyObject {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args…]` or `["CMD-SHELL", command]`.
-    #[serde(rename = "Test", default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "Test",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub test: Vec<String>,
     /// Time between checks.
     #[serde(rename = "Interval", default, skip_serializing_if = "is_none_or_zero")]
@@ -126,10 +170,18 @@ pub struct HealthConfig {
     #[serde(rename = "Timeout", default, skip_serializing_if = "is_none_or_zero")]
     pub timeout: Option<i64>,
     /// Grace period after start.
-    #[serde(rename = "StartPeriod", default, skip_serializing_if = "is_none_or_zero")]
+    #[serde(
+        rename = "StartPeriod",
+        default,
+        skip_serializing_if = "is_none_or_zero"
+    )]
     pub start_period: Option<i64>,
     /// Time between checks during the start period.
-    #[serde(rename = "StartInterval", default, skip_serializing_if = "is_none_or_zero")]
+    #[serde(
+        rename = "StartInterval",
+        default,
+        skip_serializing_if = "is_none_or_zero"
+    )]
     pub start_interval: Option<i64>,
     /// Consecutive failures before unhealthy.
     #[serde(rename = "Retries", default, skip_serializing_if = "is_none_or_zero")]
@@ -172,7 +224,11 @@ pub struct History {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// Whether the step made no layer.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_false"
+    )]
     pub empty_layer: bool,
 }
 
@@ -232,16 +288,30 @@ mod tests {
         assert_eq!(health.start_period, Some(0));
         assert_eq!(config.config.on_build, vec!["RUN echo child"]);
         assert_eq!(config.config.shell, vec!["/bin/bash", "-c"]);
-        assert_eq!(config.config.labels.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            config.config.labels.keys().collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
         assert!(config.history[1].empty_layer);
         assert_eq!(config.rootfs.diff_ids.len(), 1);
 
         let json = config.to_json();
         let text = String::from_utf8(json.clone()).unwrap();
-        assert!(!text.contains("container_config"), "unknown fields are dropped: {text}");
-        assert!(!text.contains("StartPeriod"), "zero durations are skipped: {text}");
+        assert!(
+            !text.contains("container_config"),
+            "unknown fields are dropped: {text}"
+        );
+        assert!(
+            !text.contains("StartPeriod"),
+            "zero durations are skipped: {text}"
+        );
         assert!(!text.contains("Entrypoint"), "{text}");
-        assert!(text.starts_with(r#"{"created":"2024-01-02T03:04:05Z","author":"someone","architecture":"amd64""#), "{text}");
+        assert!(
+            text.starts_with(
+                r#"{"created":"2024-01-02T03:04:05Z","author":"someone","architecture":"amd64""#
+            ),
+            "{text}"
+        );
         let again = ImageConfig::from_json(&json).unwrap();
         let mut expected = config.clone();
         expected.config.healthcheck.as_mut().unwrap().start_period = None;

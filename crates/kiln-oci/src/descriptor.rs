@@ -9,7 +9,11 @@ use crate::error::Result;
 
 /// A descriptor with the given media type, digest and size.
 pub fn descriptor(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
-    Descriptor::new(MediaType::from(media_type), size, oci_spec::image::Digest::from(digest))
+    Descriptor::new(
+        MediaType::from(media_type),
+        size,
+        oci_spec::image::Digest::from(digest),
+    )
 }
 
 /// The descriptor's digest as a kiln [`Digest`] (fails for algorithms kiln does not support).

@@ -29,7 +29,9 @@ impl Digest {
 
     /// The algorithm part, e.g. `sha256`.
     pub fn algorithm(&self) -> &str {
-        self.value.split_once(':').map_or("", |(algorithm, _)| algorithm)
+        self.value
+            .split_once(':')
+            .map_or("", |(algorithm, _)| algorithm)
     }
 
     /// The hex part after the colon.
@@ -141,13 +143,18 @@ impl fmt::Debug for Digest {
 }
 
 impl serde::Serialize for Digest {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.value)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Digest {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Digest, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Digest, D::Error> {
         let value = String::deserialize(deserializer)?;
         value.parse().map_err(serde::de::Error::custom)
     }

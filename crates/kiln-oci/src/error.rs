@@ -147,7 +147,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Builds an [`Error::Io`].
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Error {
         Error::Io {
             action,
             path: path.into(),

@@ -16,7 +16,9 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::media_type::{is_manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_INDEX};
 use crate::reference::Reference;
-use crate::sink::{canonical_json, persist_file, temp_file_beside, temp_location, DirSink, EntrySink, TarSink};
+use crate::sink::{
+    canonical_json, persist_file, temp_file_beside, temp_location, DirSink, EntrySink, TarSink,
+};
 use crate::verify::{read_verified, VerifyingReader};
 
 /// The content of the `oci-layout` file.
@@ -97,14 +99,19 @@ pub fn write_oci_dir(dest: &Path, images: &[ExportImage], blobs: &dyn BlobSource
             return Err(Error::io("rename into place", dest, source));
         }
     } else {
-        fs::rename(temp.path(), dest).map_err(|source| Error::io("rename into place", dest, source))?;
+        fs::rename(temp.path(), dest)
+            .map_err(|source| Error::io("rename into place", dest, source))?;
     }
     let _ = temp.keep();
     Ok(())
 }
 
 /// Writes `images` as an oci-archive (a tar of an OCI layout) at `dest`.
-pub fn write_oci_archive(dest: &Path, images: &[ExportImage], blobs: &dyn BlobSource) -> Result<()> {
+pub fn write_oci_archive(
+    dest: &Path,
+    images: &[ExportImage],
+    blobs: &dyn BlobSource,
+) -> Result<()> {
     let mut temp = temp_file_beside(dest)?;
     let mut sink = TarSink::new(BufWriter::new(temp.as_file_mut()), dest);
     write_oci_entries(&mut sink, images, blobs)?;
@@ -131,7 +138,8 @@ fn check_oci_dir_destination(dest: &Path) -> Result<bool> {
     if dest.join("oci-layout").is_file() {
         return Ok(true);
     }
-    let mut entries = fs::read_dir(dest).map_err(|source| Error::io("read directory", dest, source))?;
+    let mut entries =
+        fs::read_dir(dest).map_err(|source| Error::io("read directory", dest, source))?;
     match entries.next() {
         None => Ok(true),
         Some(_) => Err(not_replaceable()),
@@ -139,20 +147,33 @@ fn check_oci_dir_destination(dest: &Path) -> Result<bool> {
 }
 
 /// Emits a whole OCI layout into `sink`: oci-layout, index.json, then blobs sorted by digest.
-fn write_oci_entries(sink: &mut dyn EntrySink, images: &[ExportImage], blobs: &dyn BlobSource) -> Result<()> {
+fn write_oci_entries(
+    sink: &mut dyn EntrySink,
+    images: &[ExportImage],
+    blobs: &dyn BlobSource,
+) -> Result<()> {
     let mut entries: BTreeMap<Digest, BlobEntry> = BTreeMap::new();
     for image in images {
         let loaded = load_manifest(image, blobs)?;
         for layer in loaded.manifest.layers() {
             let digest = descriptor_digest(layer)?;
-            entries.entry(digest).or_insert(BlobEntry::Stream { size: layer.size() });
+            entries
+                .entry(digest)
+                .or_insert(BlobEntry::Stream { size: layer.size() });
         }
         entries.insert(loaded.config_digest, BlobEntry::Bytes(loaded.config_bytes));
-        entries.insert(loaded.manifest_digest, BlobEntry::Bytes(loaded.manifest_bytes));
+        entries.insert(
+            loaded.manifest_digest,
+            BlobEntry::Bytes(loaded.manifest_bytes),
+        );
     }
     let index = index_json(images)?;
 
-    sink.add_file("oci-layout", OCI_LAYOUT_FILE.len() as u64, &mut &OCI_LAYOUT_FILE[..])?;
+    sink.add_file(
+        "oci-layout",
+        OCI_LAYOUT_FILE.len() as u64,
+        &mut &OCI_LAYOUT_FILE[..],
+    )?;
     sink.add_file("index.json", index.len() as u64, &mut &index[..])?;
     sink.add_dir("blobs")?;
     let mut current_algorithm = String::new();
@@ -197,7 +218,8 @@ fn index_json(images: &[ExportImage]) -> Result<Vec<u8>> {
         }
         for name in &image.names {
             let mut descriptor = image.manifest.clone();
-            let mut annotations: HashMap<String, String> = descriptor.annotations().clone().unwrap_or_default();
+            let mut annotations: HashMap<String, String> =
+                descriptor.annotations().clone().unwrap_or_default();
             annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
             if let Some(tag) = name.tag() {
                 annotations.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
@@ -207,7 +229,8 @@ fn index_json(images: &[ExportImage]) -> Result<Vec<u8>> {
         }
         for descriptor in descriptors {
             let bytes = canonical_json(&descriptor, "index.json")?;
-            let value = serde_json::from_slice(&bytes).map_err(|source| Error::json("index.json", source))?;
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|source| Error::json("index.json", source))?;
             manifests.push(value);
         }
     }

@@ -35,13 +35,21 @@ enum DockerBlob {
     /// A config, already verified.
     Config(Vec<u8>),
     /// A layer blob, to be decompressed and checked against its diff_id.
-    Layer { digest: Digest, size: u64, diff_id: Digest },
+    Layer {
+        digest: Digest,
+        size: u64,
+        diff_id: Digest,
+    },
 }
 
 /// Writes `images` as a docker-archive at `dest`.
 ///
 /// Layers are stored uncompressed; each must hash to its config's diff_id.
-pub fn write_docker_archive(dest: &Path, images: &[ExportImage], blobs: &dyn BlobSource) -> Result<()> {
+pub fn write_docker_archive(
+    dest: &Path,
+    images: &[ExportImage],
+    blobs: &dyn BlobSource,
+) -> Result<()> {
     let mut manifest_entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut files: BTreeMap<String, DockerBlob> = BTreeMap::new();
@@ -58,11 +66,13 @@ pub fn write_docker_archive(dest: &Path, images: &[ExportImage], blobs: &dyn Blo
         let mut layer_paths = Vec::new();
         for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
             layer_paths.push(blob_path(diff_id));
-            files.entry(diff_id.hex().to_string()).or_insert(DockerBlob::Layer {
-                digest: descriptor_digest(layer)?,
-                size: layer.size(),
-                diff_id: diff_id.clone(),
-            });
+            files
+                .entry(diff_id.hex().to_string())
+                .or_insert(DockerBlob::Layer {
+                    digest: descriptor_digest(layer)?,
+                    size: layer.size(),
+                    diff_id: diff_id.clone(),
+                });
         }
         let config_hex = loaded.config_digest.hex().to_string();
         let mut repo_tags = Vec::new();
@@ -82,22 +92,36 @@ pub fn write_docker_archive(dest: &Path, images: &[ExportImage], blobs: &dyn Blo
         });
         files.insert(config_hex, DockerBlob::Config(loaded.config_bytes));
     }
-    let manifest_json =
-        serde_json::to_vec(&manifest_entries).map_err(|source| Error::json("manifest.json", source))?;
+    let manifest_json = serde_json::to_vec(&manifest_entries)
+        .map_err(|source| Error::json("manifest.json", source))?;
     let repositories_json =
         serde_json::to_vec(&repositories).map_err(|source| Error::json("repositories", source))?;
 
     let mut temp = temp_file_beside(dest)?;
     let mut sink = TarSink::new(BufWriter::new(temp.as_file_mut()), dest);
-    sink.add_file("manifest.json", manifest_json.len() as u64, &mut &manifest_json[..])?;
-    sink.add_file("repositories", repositories_json.len() as u64, &mut &repositories_json[..])?;
+    sink.add_file(
+        "manifest.json",
+        manifest_json.len() as u64,
+        &mut &manifest_json[..],
+    )?;
+    sink.add_file(
+        "repositories",
+        repositories_json.len() as u64,
+        &mut &repositories_json[..],
+    )?;
     sink.add_dir("blobs")?;
     sink.add_dir("blobs/sha256")?;
     for (hex, blob) in &files {
         let path = format!("blobs/sha256/{hex}");
         match blob {
-            DockerBlob::Config(bytes) => sink.add_file(&path, bytes.len() as u64, &mut &bytes[..])?,
-            DockerBlob::Layer { digest, size, diff_id } => {
+            DockerBlob::Config(bytes) => {
+                sink.add_file(&path, bytes.len() as u64, &mut &bytes[..])?
+            }
+            DockerBlob::Layer {
+                digest,
+                size,
+                diff_id,
+            } => {
                 let (mut spool, length) = spool_uncompressed(dest, blobs, digest, *size, diff_id)?;
                 sink.add_file(&path, length, &mut spool)?;
             }
@@ -129,7 +153,8 @@ fn spool_uncompressed(
         source,
     };
     let (parent, _) = temp_location(dest);
-    let spool = tempfile::tempfile_in(&parent).map_err(|source| Error::io("create temporary file in", &parent, source))?;
+    let spool = tempfile::tempfile_in(&parent)
+        .map_err(|source| Error::io("create temporary file in", &parent, source))?;
     let raw = blobs.open_blob(digest).map_err(read_error)?;
     let mut verifying = VerifyingReader::new(raw, digest);
     let mut writer = HashingWriter::new(BufWriter::new(spool));

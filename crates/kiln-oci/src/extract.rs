@@ -16,7 +16,10 @@ pub(crate) fn extract_archive(archive: &Path, dest: &Path) -> Result<()> {
     let read_error = |source| Error::io("read archive", archive, source);
     let file = File::open(archive).map_err(|source| Error::io("open", archive, source))?;
     let mut buffered = BufReader::new(file);
-    let is_gzip = buffered.fill_buf().map_err(read_error)?.starts_with(&[0x1f, 0x8b]);
+    let is_gzip = buffered
+        .fill_buf()
+        .map_err(read_error)?
+        .starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = if is_gzip {
         Box::new(GzDecoder::new(buffered))
     } else {
@@ -35,7 +38,8 @@ pub(crate) fn extract_archive(archive: &Path, dest: &Path) -> Result<()> {
             }
             tar::EntryType::Directory => {
                 let target = dest.join(&relative);
-                fs::create_dir_all(&target).map_err(|source| Error::io("create directory", &target, source))?;
+                fs::create_dir_all(&target)
+                    .map_err(|source| Error::io("create directory", &target, source))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if relative.as_os_str().is_empty() {
@@ -43,10 +47,13 @@ pub(crate) fn extract_archive(archive: &Path, dest: &Path) -> Result<()> {
                 }
                 let target = dest.join(&relative);
                 if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(|source| Error::io("create directory", parent, source))?;
+                    fs::create_dir_all(parent)
+                        .map_err(|source| Error::io("create directory", parent, source))?;
                 }
-                let mut out = File::create(&target).map_err(|source| Error::io("create", &target, source))?;
-                io::copy(&mut entry, &mut out).map_err(|source| Error::io("extract", &target, source))?;
+                let mut out =
+                    File::create(&target).map_err(|source| Error::io("create", &target, source))?;
+                io::copy(&mut entry, &mut out)
+                    .map_err(|source| Error::io("extract", &target, source))?;
             }
             _ => return Err(Error::UnsupportedArchiveEntry { path: name }),
         }
@@ -83,7 +90,11 @@ mod tests {
             bytes[..name.len()].copy_from_slice(name.as_bytes());
         }
         header.set_entry_type(entry_type);
-        header.set_size(if entry_type == tar::EntryType::Regular { 1 } else { 0 });
+        header.set_size(if entry_type == tar::EntryType::Regular {
+            1
+        } else {
+            0
+        });
         header.set_mode(0o644);
         if let Some(link) = link {
             header.set_link_name(link).unwrap();
@@ -115,7 +126,10 @@ mod tests {
             let work = dir.path().join("work");
             fs::create_dir(&work).unwrap();
             let result = extract_archive(&archive, &work);
-            assert!(matches!(result, Err(Error::UnsafeArchivePath { .. })), "{name}: {result:?}");
+            assert!(
+                matches!(result, Err(Error::UnsafeArchivePath { .. })),
+                "{name}: {result:?}"
+            );
             assert!(!dir.path().join("x").exists());
         }
     }
@@ -126,9 +140,16 @@ mod tests {
         let archive = dir.path().join("a.tar");
         fs::write(&archive, raw_tar("fifo", tar::EntryType::Fifo, None)).unwrap();
         let result = extract_archive(&archive, dir.path());
-        assert!(matches!(result, Err(Error::UnsupportedArchiveEntry { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::UnsupportedArchiveEntry { .. })),
+            "{result:?}"
+        );
 
-        fs::write(&archive, raw_tar("./sub/file", tar::EntryType::Regular, None)).unwrap();
+        fs::write(
+            &archive,
+            raw_tar("./sub/file", tar::EntryType::Regular, None),
+        )
+        .unwrap();
         let work = dir.path().join("work");
         extract_archive(&archive, &work).unwrap();
         assert_eq!(fs::read(work.join("sub/file")).unwrap(), b"x");

@@ -16,8 +16,8 @@ use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::error::{Error, Result};
 use crate::extract::{extract_archive, safe_relative_path};
 use crate::media_type::{
-    is_index, is_manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_CONFIG, OCI_LAYER_GZIP,
-    OCI_LAYER_TAR, OCI_MANIFEST,
+    is_index, is_manifest, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_CONFIG,
+    OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_MANIFEST,
 };
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -40,7 +40,8 @@ pub struct LoadedImage {
 /// Extracts `archive` (oci-archive or docker-archive, optionally gzipped) into
 /// `work_dir` and returns its images.
 pub fn read_archive(archive: &Path, work_dir: &Path) -> Result<Vec<LoadedImage>> {
-    fs::create_dir_all(work_dir).map_err(|source| Error::io("create directory", work_dir, source))?;
+    fs::create_dir_all(work_dir)
+        .map_err(|source| Error::io("create directory", work_dir, source))?;
     extract_archive(archive, work_dir)?;
     if work_dir.join("index.json").is_file() {
         read_oci_layout(work_dir)
@@ -77,7 +78,8 @@ pub fn read_oci_layout(layout: &Path) -> Result<Vec<LoadedImage>> {
         }
         let manifest_digest = descriptor_digest(&chosen)?;
         let manifest_path = verified_blob(layout, &manifest_digest, chosen.size())?;
-        let manifest: ImageManifest = read_json(&manifest_path, &format!("image manifest {manifest_digest}"))?;
+        let manifest: ImageManifest =
+            read_json(&manifest_path, &format!("image manifest {manifest_digest}"))?;
         let mut blobs = vec![(manifest_digest, manifest_path)];
         for blob in std::iter::once(manifest.config()).chain(manifest.layers()) {
             let digest = descriptor_digest(blob)?;
@@ -90,7 +92,11 @@ pub fn read_oci_layout(layout: &Path) -> Result<Vec<LoadedImage>> {
 }
 
 /// Picks the manifest for `host` from the index `index_descriptor` points to.
-fn choose_platform(layout: &Path, index_descriptor: &Descriptor, host: &Platform) -> Result<Descriptor> {
+fn choose_platform(
+    layout: &Path,
+    index_descriptor: &Descriptor,
+    host: &Platform,
+) -> Result<Descriptor> {
     let digest = descriptor_digest(index_descriptor)?;
     let path = verified_blob(layout, &digest, index_descriptor.size())?;
     let index: ImageIndex = read_json(&path, &format!("image index {digest}"))?;
@@ -108,7 +114,9 @@ fn choose_platform(layout: &Path, index_descriptor: &Descriptor, host: &Platform
         })
         .collect();
     let exact = candidates.iter().find(|(_, platform)| platform == host);
-    let compatible = candidates.iter().find(|(_, platform)| host.matches(platform));
+    let compatible = candidates
+        .iter()
+        .find(|(_, platform)| host.matches(platform));
     match exact.or(compatible) {
         Some((manifest, _)) => Ok((*manifest).clone()),
         None => Err(Error::NoMatchingPlatform {
@@ -143,8 +151,16 @@ fn strip_name_annotations(mut descriptor: Descriptor) -> Descriptor {
 }
 
 /// Adds an image, or its names to an earlier entry with the same manifest.
-fn merge_image(images: &mut Vec<LoadedImage>, names: Vec<Reference>, manifest: Descriptor, blobs: Vec<(Digest, PathBuf)>) {
-    if let Some(existing) = images.iter_mut().find(|image| image.manifest.digest() == manifest.digest()) {
+fn merge_image(
+    images: &mut Vec<LoadedImage>,
+    names: Vec<Reference>,
+    manifest: Descriptor,
+    blobs: Vec<(Digest, PathBuf)>,
+) {
+    if let Some(existing) = images
+        .iter_mut()
+        .find(|image| image.manifest.digest() == manifest.digest())
+    {
         for name in names {
             if !existing.names.contains(&name) {
                 existing.names.push(name);
@@ -152,7 +168,11 @@ fn merge_image(images: &mut Vec<LoadedImage>, names: Vec<Reference>, manifest: D
         }
         return;
     }
-    images.push(LoadedImage { names, manifest, blobs });
+    images.push(LoadedImage {
+        names,
+        manifest,
+        blobs,
+    });
 }
 
 fn push_unique(blobs: &mut Vec<(Digest, PathBuf)>, digest: Digest, path: PathBuf) {
@@ -163,7 +183,10 @@ fn push_unique(blobs: &mut Vec<(Digest, PathBuf)>, digest: Digest, path: PathBuf
 
 /// `blobs/<algorithm>/<hex>` under `layout`, verified against digest and size.
 fn verified_blob(layout: &Path, digest: &Digest, size: u64) -> Result<PathBuf> {
-    let path = layout.join("blobs").join(digest.algorithm()).join(digest.hex());
+    let path = layout
+        .join("blobs")
+        .join(digest.algorithm())
+        .join(digest.hex());
     verify_file(&path, digest, size)?;
     Ok(path)
 }
@@ -196,11 +219,13 @@ struct SynthesizedManifest<'a> {
 
 /// Reads an extracted docker-archive, synthesizing an OCI manifest per image.
 fn read_docker_layout(root: &Path) -> Result<Vec<LoadedImage>> {
-    let entries: Vec<DockerManifestEntry> = read_json(&root.join("manifest.json"), "manifest.json")?;
+    let entries: Vec<DockerManifestEntry> =
+        read_json(&root.join("manifest.json"), "manifest.json")?;
     let mut images = Vec::new();
     for entry in entries {
         let config_path = root.join(safe_relative_path(&entry.config)?);
-        let config_bytes = fs::read(&config_path).map_err(|source| Error::io("read", &config_path, source))?;
+        let config_bytes =
+            fs::read(&config_path).map_err(|source| Error::io("read", &config_path, source))?;
         let config_digest = Digest::sha256_of(&config_bytes);
         if let Some(expected) = digest_from_file_name(&config_path) {
             if expected != config_digest {
@@ -233,20 +258,23 @@ fn read_docker_layout(root: &Path) -> Result<Vec<LoadedImage>> {
             config: &config_descriptor,
             layers: &layers,
         };
-        let manifest_bytes =
-            serde_json::to_vec(&manifest).map_err(|source| Error::json("synthesized manifest", source))?;
+        let manifest_bytes = serde_json::to_vec(&manifest)
+            .map_err(|source| Error::json("synthesized manifest", source))?;
         let manifest_digest = Digest::sha256_of(&manifest_bytes);
         let manifest_dir = root.join("kiln-manifests");
-        fs::create_dir_all(&manifest_dir).map_err(|source| Error::io("create directory", &manifest_dir, source))?;
+        fs::create_dir_all(&manifest_dir)
+            .map_err(|source| Error::io("create directory", &manifest_dir, source))?;
         let manifest_path = manifest_dir.join(manifest_digest.hex());
-        fs::write(&manifest_path, &manifest_bytes).map_err(|source| Error::io("write", &manifest_path, source))?;
+        fs::write(&manifest_path, &manifest_bytes)
+            .map_err(|source| Error::io("write", &manifest_path, source))?;
         blobs.insert(0, (manifest_digest.clone(), manifest_path));
 
         let mut names = Vec::new();
         for tag in entry.repo_tags.unwrap_or_default() {
             names.push(tag.parse::<Reference>()?);
         }
-        let manifest_descriptor = descriptor(OCI_MANIFEST, &manifest_digest, manifest_bytes.len() as u64);
+        let manifest_descriptor =
+            descriptor(OCI_MANIFEST, &manifest_digest, manifest_bytes.len() as u64);
         merge_image(&mut images, names, manifest_descriptor, blobs);
     }
     Ok(images)
@@ -292,6 +320,10 @@ fn inspect_docker_layer(path: &Path, diff_id: &Digest) -> Result<(Descriptor, Di
         });
     }
     let (_, digest, size) = stored.finish();
-    let media_type = if is_gzip { OCI_LAYER_GZIP } else { OCI_LAYER_TAR };
+    let media_type = if is_gzip {
+        OCI_LAYER_GZIP
+    } else {
+        OCI_LAYER_TAR
+    };
     Ok((descriptor(media_type, &digest, size), digest))
 }

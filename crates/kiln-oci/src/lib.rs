@@ -32,7 +32,8 @@ pub use oci_spec;
 
 pub use config::{ContainerConfig, EmptyObject, HealthConfig, History, ImageConfig, RootFs};
 pub use descriptor::{
-    descriptor, descriptor_digest, descriptor_media_type, BlobSource, Descriptor, ImageIndex, ImageManifest, MediaType,
+    descriptor, descriptor_digest, descriptor_media_type, BlobSource, Descriptor, ImageIndex,
+    ImageManifest, MediaType,
 };
 pub use digest::{Digest, HashingReader, HashingWriter};
 pub use error::{Error, Result};

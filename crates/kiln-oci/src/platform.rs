@@ -49,7 +49,10 @@ impl Platform {
         if parts.iter().any(|part| part.is_empty()) {
             return Err(fail("empty component"));
         }
-        let valid_chars = |part: &&str| part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+        let valid_chars = |part: &&str| {
+            part.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        };
         if !parts.iter().all(valid_chars) {
             return Err(fail("invalid character"));
         }
@@ -58,9 +61,17 @@ impl Platform {
                 let host = Platform::host();
                 (normalize_os(single), host.architecture, host.variant)
             }
-            [arch] => (normalize_os(std::env::consts::OS), (*arch).to_string(), None),
+            [arch] => (
+                normalize_os(std::env::consts::OS),
+                (*arch).to_string(),
+                None,
+            ),
             [os, arch] => (normalize_os(os), (*arch).to_string(), None),
-            [os, arch, variant] => (normalize_os(os), (*arch).to_string(), Some((*variant).to_string())),
+            [os, arch, variant] => (
+                normalize_os(os),
+                (*arch).to_string(),
+                Some((*variant).to_string()),
+            ),
             _ => return Err(fail("expected os/arch[/variant]")),
         };
         let (architecture, variant) = normalize_arch(&architecture, variant);
@@ -102,14 +113,31 @@ fn normalize_os(os: &str) -> String {
 fn is_known_os(os: &str) -> bool {
     matches!(
         os,
-        "aix" | "android" | "darwin" | "dragonfly" | "freebsd" | "illumos" | "ios" | "linux" | "netbsd" | "openbsd"
-            | "plan9" | "solaris" | "windows"
+        "aix"
+            | "android"
+            | "darwin"
+            | "dragonfly"
+            | "freebsd"
+            | "illumos"
+            | "ios"
+            | "linux"
+            | "netbsd"
+            | "openbsd"
+            | "plan9"
+            | "solaris"
+            | "windows"
     )
 }
 
 fn normalize_arch(architecture: &str, variant: Option<String>) -> (String, Option<String>) {
     let with_v = |variant: Option<String>| {
-        variant.map(|v| if v.starts_with('v') { v } else { format!("v{v}") })
+        variant.map(|v| {
+            if v.starts_with('v') {
+                v
+            } else {
+                format!("v{v}")
+            }
+        })
     };
     match architecture {
         "i386" | "i486" | "i586" | "i686" | "x86" | "386" => ("386".into(), None),
@@ -165,7 +193,10 @@ mod tests {
     fn single_component_uses_host() {
         let host = Platform::host();
         let arch = Platform::parse("arm64").unwrap();
-        assert_eq!((arch.os.as_str(), arch.architecture.as_str()), (host.os.as_str(), "arm64"));
+        assert_eq!(
+            (arch.os.as_str(), arch.architecture.as_str()),
+            (host.os.as_str(), "arm64")
+        );
         let os = Platform::parse("linux").unwrap();
         assert_eq!(os.architecture, host.architecture);
     }

@@ -140,7 +140,9 @@ impl FromStr for Reference {
         }
         let (rest, digest) = match value.split_once('@') {
             Some((rest, digest)) => {
-                let digest = digest.parse::<Digest>().map_err(|_| fail("invalid digest"))?;
+                let digest = digest
+                    .parse::<Digest>()
+                    .map_err(|_| fail("invalid digest"))?;
                 (rest, Some(digest))
             }
             None => (value, None),
@@ -184,7 +186,9 @@ impl FromStr for Reference {
 fn split_domain(name: &str) -> (String, String) {
     let (domain, remainder) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
         {
             (first.to_string(), rest.to_string())
         }
@@ -207,7 +211,9 @@ pub fn is_valid_tag(tag: &str) -> bool {
     let bytes = tag.as_bytes();
     match bytes.split_first() {
         Some((first, rest)) => {
-            word(*first) && rest.len() <= 127 && rest.iter().all(|&b| word(b) || b == b'.' || b == b'-')
+            word(*first)
+                && rest.len() <= 127
+                && rest.iter().all(|&b| word(b) || b == b'.' || b == b'-')
         }
         None => false,
     }
@@ -244,7 +250,9 @@ fn is_valid_domain(domain: &str) -> bool {
 fn is_valid_domain_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     !bytes.is_empty()
-        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
@@ -286,25 +294,97 @@ mod tests {
     fn parse_table() {
         let digest = format!("sha256:{HEX}");
         let cases: Vec<(String, Option<String>, &str)> = vec![
-            ("ubuntu".into(), Some("docker.io/library/ubuntu:latest".into()), "ubuntu:latest"),
-            ("ubuntu:22.04".into(), Some("docker.io/library/ubuntu:22.04".into()), "ubuntu:22.04"),
-            ("user/app".into(), Some("docker.io/user/app:latest".into()), "user/app:latest"),
-            ("user/app:1".into(), Some("docker.io/user/app:1".into()), "user/app:1"),
-            ("docker.io/library/busybox".into(), Some("docker.io/library/busybox:latest".into()), "busybox:latest"),
-            ("docker.io/busybox".into(), Some("docker.io/library/busybox:latest".into()), "busybox:latest"),
-            ("index.docker.io/library/alpine:3".into(), Some("docker.io/library/alpine:3".into()), "alpine:3"),
-            ("registry-1.docker.io/user/x".into(), Some("docker.io/user/x:latest".into()), "user/x:latest"),
-            ("library/a/b".into(), Some("docker.io/library/a/b:latest".into()), "library/a/b:latest"),
-            ("quay.io/a/b:t".into(), Some("quay.io/a/b:t".into()), "quay.io/a/b:t"),
-            ("localhost/app".into(), Some("localhost/app:latest".into()), "localhost/app:latest"),
-            ("localhost:5000/app:v1".into(), Some("localhost:5000/app:v1".into()), "localhost:5000/app:v1"),
-            (format!("host:5000/ns/app:tag@{digest}"), Some(format!("host:5000/ns/app:tag@{digest}")), ""),
-            (format!("alpine@{digest}"), Some(format!("docker.io/library/alpine@{digest}")), ""),
-            ("localhost:5000".into(), Some("docker.io/library/localhost:5000".into()), "localhost:5000"),
-            ("[::1]:5000/app".into(), Some("[::1]:5000/app:latest".into()), "[::1]:5000/app:latest"),
+            (
+                "ubuntu".into(),
+                Some("docker.io/library/ubuntu:latest".into()),
+                "ubuntu:latest",
+            ),
+            (
+                "ubuntu:22.04".into(),
+                Some("docker.io/library/ubuntu:22.04".into()),
+                "ubuntu:22.04",
+            ),
+            (
+                "user/app".into(),
+                Some("docker.io/user/app:latest".into()),
+                "user/app:latest",
+            ),
+            (
+                "user/app:1".into(),
+                Some("docker.io/user/app:1".into()),
+                "user/app:1",
+            ),
+            (
+                "docker.io/library/busybox".into(),
+                Some("docker.io/library/busybox:latest".into()),
+                "busybox:latest",
+            ),
+            (
+                "docker.io/busybox".into(),
+                Some("docker.io/library/busybox:latest".into()),
+                "busybox:latest",
+            ),
+            (
+                "index.docker.io/library/alpine:3".into(),
+                Some("docker.io/library/alpine:3".into()),
+                "alpine:3",
+            ),
+            (
+                "registry-1.docker.io/user/x".into(),
+                Some("docker.io/user/x:latest".into()),
+                "user/x:latest",
+            ),
+            (
+                "library/a/b".into(),
+                Some("docker.io/library/a/b:latest".into()),
+                "library/a/b:latest",
+            ),
+            (
+                "quay.io/a/b:t".into(),
+                Some("quay.io/a/b:t".into()),
+                "quay.io/a/b:t",
+            ),
+            (
+                "localhost/app".into(),
+                Some("localhost/app:latest".into()),
+                "localhost/app:latest",
+            ),
+            (
+                "localhost:5000/app:v1".into(),
+                Some("localhost:5000/app:v1".into()),
+                "localhost:5000/app:v1",
+            ),
+            (
+                format!("host:5000/ns/app:tag@{digest}"),
+                Some(format!("host:5000/ns/app:tag@{digest}")),
+                "",
+            ),
+            (
+                format!("alpine@{digest}"),
+                Some(format!("docker.io/library/alpine@{digest}")),
+                "",
+            ),
+            (
+                "localhost:5000".into(),
+                Some("docker.io/library/localhost:5000".into()),
+                "localhost:5000",
+            ),
+            (
+                "[::1]:5000/app".into(),
+                Some("[::1]:5000/app:latest".into()),
+                "[::1]:5000/app:latest",
+            ),
             ("a.b-c.io/x__y/z-_-w".into(), None, ""),
-            ("a.b-c.io/x__y/z--w.v_u".into(), Some("a.b-c.io/x__y/z--w.v_u:latest".into()), "a.b-c.io/x__y/z--w.v_u:latest"),
-            ("Foo/bar".into(), Some("Foo/bar:latest".into()), "Foo/bar:latest"),
+            (
+                "a.b-c.io/x__y/z--w.v_u".into(),
+                Some("a.b-c.io/x__y/z--w.v_u:latest".into()),
+                "a.b-c.io/x__y/z--w.v_u:latest",
+            ),
+            (
+                "Foo/bar".into(),
+                Some("Foo/bar:latest".into()),
+                "Foo/bar:latest",
+            ),
             ("_tags:x".into(), None, ""),
             ("Ubuntu".into(), None, ""),
             ("user/App:1".into(), None, ""),
@@ -314,7 +394,11 @@ mod tests {
             ("app:".into(), None, ""),
             ("app:-bad".into(), None, ""),
             (format!("app:{}", "a".repeat(129)), None, ""),
-            (format!("app:{}", "a".repeat(128)), Some(format!("docker.io/library/app:{}", "a".repeat(128))), ""),
+            (
+                format!("app:{}", "a".repeat(128)),
+                Some(format!("docker.io/library/app:{}", "a".repeat(128))),
+                "",
+            ),
             ("app@sha256:abc".into(), None, ""),
             ("a//b".into(), None, ""),
             ("app/".into(), None, ""),
@@ -346,14 +430,23 @@ mod tests {
         assert_eq!(reference.domain(), "host:5000");
         assert_eq!(reference.repository(), "ns/app");
         assert_eq!(reference.tag(), Some("tag"));
-        assert_eq!(reference.digest().map(Digest::as_str), Some(digest.as_str()));
+        assert_eq!(
+            reference.digest().map(Digest::as_str),
+            Some(digest.as_str())
+        );
         assert_eq!(reference.name(), "host:5000/ns/app");
-        assert_eq!(reference.familiar(), format!("host:5000/ns/app:tag@{digest}"));
+        assert_eq!(
+            reference.familiar(),
+            format!("host:5000/ns/app:tag@{digest}")
+        );
 
         let ubuntu: Reference = "ubuntu".parse().unwrap();
         assert_eq!(ubuntu.repository(), "library/ubuntu");
         assert_eq!(ubuntu.familiar_name(), "ubuntu");
-        assert_eq!(ubuntu.with_tag("24.04").to_string(), "docker.io/library/ubuntu:24.04");
+        assert_eq!(
+            ubuntu.with_tag("24.04").to_string(),
+            "docker.io/library/ubuntu:24.04"
+        );
         assert!(ubuntu.try_with_tag("bad tag").is_err());
         let pinned: Reference = format!("alpine@{digest}").parse().unwrap();
         assert_eq!(pinned.tag(), None);

@@ -44,7 +44,14 @@ impl<W: Write> TarSink<W> {
             .map_err(|source| Error::io("finish archive", path, source))
     }
 
-    fn append(&mut self, entry_type: tar::EntryType, path: &str, size: u64, mode: u32, data: &mut dyn Read) -> Result<()> {
+    fn append(
+        &mut self,
+        entry_type: tar::EntryType,
+        path: &str,
+        size: u64,
+        mode: u32,
+        data: &mut dyn Read,
+    ) -> Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(entry_type);
         header.set_size(size);
@@ -61,11 +68,23 @@ impl<W: Write> TarSink<W> {
 
 impl<W: Write> EntrySink for TarSink<W> {
     fn add_dir(&mut self, path: &str) -> Result<()> {
-        self.append(tar::EntryType::Directory, &format!("{path}/"), 0, DIR_MODE, &mut io::empty())
+        self.append(
+            tar::EntryType::Directory,
+            &format!("{path}/"),
+            0,
+            DIR_MODE,
+            &mut io::empty(),
+        )
     }
 
     fn add_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
-        self.append(tar::EntryType::Regular, path, size, FILE_MODE, &mut data.take(size))
+        self.append(
+            tar::EntryType::Regular,
+            path,
+            size,
+            FILE_MODE,
+            &mut data.take(size),
+        )
     }
 }
 
@@ -91,9 +110,12 @@ impl EntrySink for DirSink {
 
     fn add_file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
         let file_path = self.root.join(path);
-        let mut file = File::create(&file_path).map_err(|source| Error::io("create", &file_path, source))?;
-        io::copy(&mut data.take(size), &mut file).map_err(|source| Error::io("write", &file_path, source))?;
-        file.sync_all().map_err(|source| Error::io("sync", &file_path, source))?;
+        let mut file =
+            File::create(&file_path).map_err(|source| Error::io("create", &file_path, source))?;
+        io::copy(&mut data.take(size), &mut file)
+            .map_err(|source| Error::io("write", &file_path, source))?;
+        file.sync_all()
+            .map_err(|source| Error::io("sync", &file_path, source))?;
         set_mode(&file_path, FILE_MODE)
     }
 }
@@ -117,9 +139,10 @@ pub(crate) fn temp_location(dest: &Path) -> (PathBuf, String) {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = dest
-        .file_name()
-        .map_or_else(|| "kiln-output".to_string(), |name| name.to_string_lossy().into_owned());
+    let name = dest.file_name().map_or_else(
+        || "kiln-output".to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
     (parent, format!(".{name}.kiln-tmp-"))
 }
 
@@ -154,9 +177,16 @@ fn sort_keys(value: serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<_> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort_keys).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
         other => other,
     }
 }
@@ -183,12 +213,20 @@ mod tests {
                 let entry = entry.unwrap();
                 let header = entry.header();
                 let path = entry.path().unwrap().to_string_lossy().into_owned();
-                (path, header.mode().unwrap(), header.mtime().unwrap(), header.uid().unwrap())
+                (
+                    path,
+                    header.mode().unwrap(),
+                    header.mtime().unwrap(),
+                    header.uid().unwrap(),
+                )
             })
             .collect();
         assert_eq!(
             entries,
-            vec![("blobs/".to_string(), 0o755, 0, 0), ("blobs/a".to_string(), 0o644, 0, 0)]
+            vec![
+                ("blobs/".to_string(), 0o755, 0, 0),
+                ("blobs/a".to_string(), 0o644, 0, 0)
+            ]
         );
     }
 
@@ -196,7 +234,10 @@ mod tests {
     fn canonical_json_sorts_keys() {
         let value = serde_json::json!({"b": 1, "a": {"d": 2, "c": [ {"z": 0, "y": 1} ]}});
         let bytes = canonical_json(&value, "test").unwrap();
-        assert_eq!(String::from_utf8(bytes).unwrap(), r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"{"a":{"c":[{"y":1,"z":0}],"d":2},"b":1}"#
+        );
     }
 
     #[test]

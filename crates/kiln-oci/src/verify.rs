@@ -28,12 +28,10 @@ impl<R: Read> VerifyingReader<R> {
     pub(crate) fn finish(mut self, expected: &Digest, expected_size: u64) -> Result<()> {
         let mut buffer = [0u8; 8192];
         loop {
-            let read = self
-                .read(&mut buffer)
-                .map_err(|source| Error::BlobRead {
-                    digest: expected.clone(),
-                    source,
-                })?;
+            let read = self.read(&mut buffer).map_err(|source| Error::BlobRead {
+                digest: expected.clone(),
+                source,
+            })?;
             if read == 0 || self.count > expected_size {
                 break;
             }
@@ -52,7 +50,12 @@ impl<R: Read> Read for VerifyingReader<R> {
 }
 
 /// Checks size first (cheaper to read in an error message), then digest.
-pub(crate) fn check(expected: &Digest, expected_size: u64, found: Digest, found_size: u64) -> Result<()> {
+pub(crate) fn check(
+    expected: &Digest,
+    expected_size: u64,
+    found: Digest,
+    found_size: u64,
+) -> Result<()> {
     if found_size != expected_size {
         return Err(Error::SizeMismatch {
             digest: expected.clone(),
@@ -81,7 +84,12 @@ pub(crate) fn read_verified(blobs: &dyn BlobSource, digest: &Digest, size: u64) 
         .take(size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(blob_error)?;
-    check(digest, size, digest.hasher_digest(&bytes), bytes.len() as u64)?;
+    check(
+        digest,
+        size,
+        digest.hasher_digest(&bytes),
+        bytes.len() as u64,
+    )?;
     Ok(bytes)
 }
 
@@ -89,7 +97,8 @@ pub(crate) fn read_verified(blobs: &dyn BlobSource, digest: &Digest, size: u64) 
 pub(crate) fn verify_file(path: &Path, digest: &Digest, size: u64) -> Result<()> {
     let file = File::open(path).map_err(|source| Error::io("open blob", path, source))?;
     let mut reader = VerifyingReader::new(file, digest);
-    io::copy(&mut reader, &mut io::sink()).map_err(|source| Error::io("read blob", path, source))?;
+    io::copy(&mut reader, &mut io::sink())
+        .map_err(|source| Error::io("read blob", path, source))?;
     reader.finish(digest, size)
 }
 

@@ -63,9 +63,11 @@ mod tests {
     const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/false\n";
     const GROUP: &[u8] = b"root:x:0:\nstaff:x:50:\nwww:x:34:\n";
 
+    type Case = (&'static str, Result<(u32, u32), &'static str>);
+
     #[test]
     fn resolves() {
-        let cases: &[(&str, Result<(u32, u32), &str>)] = &[
+        let cases: &[Case] = &[
             ("10", Ok((10, 10))),
             ("10:20", Ok((10, 20))),
             ("www", Ok((33, 34))),

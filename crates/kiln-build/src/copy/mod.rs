@@ -92,9 +92,6 @@ pub fn copy_entries(sources: &[Source<'_>], spec: &CopySpec<'_>) -> Result<(Vec<
             Source::Tree { tree, selected } => builder.add_tree(tree, selected, &dest, copies_into_dir)?,
         }
     }
-    if dest.is_empty() && builder.entries.is_empty() {
-        return Ok((Vec::new(), builder.warnings));
-    }
     Ok((builder.entries.into_values().collect(), builder.warnings))
 }
 
@@ -191,7 +188,7 @@ impl Builder<'_> {
                 .collect();
             for entry in descendants {
                 let relative = &entry.path[prefix.len()..];
-                if self.excluded(&entry.path, relative) || self.under_excluded_dir(&entry.path, relative) {
+                if self.excluded(&entry.path, relative) {
                     continue;
                 }
                 let target = paths::join(&target_root, relative);
@@ -218,13 +215,6 @@ impl Builder<'_> {
         self.add_parents(&target);
         self.add_entry(tree, entry, target);
         Ok(())
-    }
-
-    fn under_excluded_dir(&self, full: &str, relative: &str) -> bool {
-        paths::ancestors(relative)
-            .iter()
-            .zip(paths::ancestors(full).iter().rev().take(paths::ancestors(relative).len()).rev())
-            .any(|(rel, abs)| self.excluded(abs, rel))
     }
 
     fn mode(&self, mode: u32, is_dir: bool) -> u32 {

@@ -39,10 +39,9 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
     let dest_word = expand(&args.dest)?;
     let workdir = state.image.config.config.working_dir.clone().unwrap_or_else(|| "/".to_string());
     let mut dest = paths::absolute(&workdir, &dest_word);
-    if dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.") || dest_word.is_empty() {
-        if !dest.ends_with('/') {
-            dest.push('/');
-        }
+    let names_dir = dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.");
+    if names_dir && !dest.ends_with('/') {
+        dest.push('/');
     }
     let from = args.from.as_deref().map(expand).transpose()?;
     let chown = args.chown.as_deref().map(expand).transpose()?.filter(|value| !value.is_empty());

@@ -8,7 +8,6 @@ use kiln_oci::{EmptyObject, HealthConfig};
 use crate::build::Engine;
 use crate::error::{step_error, Result};
 use crate::stage::StageState;
-use crate::vars::Vars;
 
 /// The default SHELL.
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
@@ -63,10 +62,6 @@ fn expand_pairs(engine: &Engine<'_>, state: &StageState, command: &Command, pair
 
 pub fn dispatch_env(engine: &mut Engine<'_>, state: &mut StageState, command: &Command, pairs: &[(String, String)]) -> Result<()> {
     let pairs = expand_pairs(engine, state, command, pairs)?;
-    let mut env = Vars::from_env_list(&state.image.config.config.env);
-    for (key, value) in &pairs {
-        env.set(key, value);
-    }
     // Keep the image's order: existing names stay where they were.
     let mut list = state.image.config.config.env.clone();
     for (key, value) in &pairs {
@@ -76,7 +71,6 @@ pub fn dispatch_env(engine: &mut Engine<'_>, state: &mut StageState, command: &C
             None => list.push(entry),
         }
     }
-    debug_assert_eq!(Vars::from_env_list(&list), env);
     state.image.config.config.env = list;
     let text: Vec<String> = pairs.iter().map(|(key, value)| format!("{key}={value}")).collect();
     state.history(&engine.created, format!("ENV {}", text.join(" ")), true);

@@ -50,9 +50,14 @@ mod tests {
     fn env_pairs_keep_order_and_split_at_first_equals() {
         let env = env_pairs(&["A=1".into(), "B=x=y".into(), "C".into(), "A=2".into()]);
         let expected = [("A", "1"), ("B", "x=y"), ("C", ""), ("A", "2")];
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(env, expected);
-        assert_eq!(expand::expand_word("$A$B", &env, '\\').unwrap().value, "2x=y");
+        assert_eq!(
+            expand::expand_word("$A$B", &env, '\\').unwrap().value,
+            "2x=y"
+        );
     }
 }

@@ -33,13 +33,20 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
 fn parse_file(file: &Path) -> anyhow::Result<Dockerfile> {
     let text = if file == Path::new("-") {
         let mut text = Vec::new();
-        std::io::stdin().read_to_end(&mut text).context("failed to read standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .context("failed to read standard input")?;
         text
     } else {
         std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?
     };
     kiln_dockerfile::parse(&text).map_err(|err| match err.span {
-        Some(span) => anyhow::anyhow!("Dockerfile:{}:{}: {}", span.start_line, span.start_col, err.message),
+        Some(span) => anyhow::anyhow!(
+            "Dockerfile:{}:{}: {}",
+            span.start_line,
+            span.start_col,
+            err.message
+        ),
         None => anyhow::anyhow!("Dockerfile: {}", err.message),
     })
 }

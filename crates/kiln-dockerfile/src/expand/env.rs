@@ -23,7 +23,10 @@ impl<S: std::hash::BuildHasher> Env for HashMap<String, String, S> {
 /// Ordered pairs: the last entry with the name wins.
 impl Env for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 

@@ -80,7 +80,13 @@ pub(super) struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     pub(super) fn new(word: &str, env: &'a dyn Env, escape: char) -> Self {
-        Lexer { chars: word.chars().collect(), pos: 0, env, escape, used_vars: BTreeSet::new() }
+        Lexer {
+            chars: word.chars().collect(),
+            pos: 0,
+            env,
+            escape,
+            used_vars: BTreeSet::new(),
+        }
     }
 
     pub(super) fn into_used_vars(self) -> BTreeSet<String> {
@@ -168,7 +174,12 @@ impl<'a> Lexer<'a> {
 
     /// Processes a nested word inside `${...}`; running out of input becomes
     /// `at_eof` (BuildKit reports the missing delimiter, not the inner cause).
-    fn nested(&mut self, stop: char, raw_escapes: bool, at_eof: ExpandError) -> Result<String, ExpandError> {
+    fn nested(
+        &mut self,
+        stop: char,
+        raw_escapes: bool,
+        at_eof: ExpandError,
+    ) -> Result<String, ExpandError> {
         match self.process_until(Some(stop), raw_escapes) {
             Ok((text, _)) => Ok(text),
             Err(_) if self.peek().is_none() => Err(at_eof),
@@ -267,12 +278,16 @@ impl<'a> Lexer<'a> {
             Some(_) => {}
         }
         let name = self.name();
-        let Some(ch) = self.next() else { return Err(ExpandError::MissingBrace) };
+        let Some(ch) = self.next() else {
+            return Err(ExpandError::MissingBrace);
+        };
         match ch {
             '}' => Ok(self.lookup(&name).unwrap_or_default()),
             ':' | '+' | '-' | '?' | '#' | '%' => self.modifier(&name, ch),
             '/' => self.replace(&name),
-            other => Err(ExpandError::UnsupportedModifier { modifier: other.to_string() }),
+            other => Err(ExpandError::UnsupportedModifier {
+                modifier: other.to_string(),
+            }),
         }
     }
 
@@ -281,7 +296,9 @@ impl<'a> Lexer<'a> {
     fn modifier(&mut self, name: &str, first: char) -> Result<String, ExpandError> {
         let null_is_unset = first == ':';
         let (op, modifier) = if null_is_unset {
-            let Some(op) = self.next() else { return Err(ExpandError::MissingBrace) };
+            let Some(op) = self.next() else {
+                return Err(ExpandError::MissingBrace);
+            };
             (op, format!(":{op}"))
         } else {
             (first, first.to_string())
@@ -297,7 +314,11 @@ impl<'a> Lexer<'a> {
             Some(v) => null_is_unset && v.is_empty(),
         };
         match op {
-            '-' => Ok(if is_unset { word } else { value.unwrap_or_default() }),
+            '-' => Ok(if is_unset {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
             '+' => Ok(if is_unset { String::new() } else { word }),
             '?' => match value {
                 Some(v) if !is_unset => Ok(v),
@@ -309,7 +330,10 @@ impl<'a> Lexer<'a> {
                     } else {
                         "is not allowed to be empty".to_owned()
                     };
-                    Err(ExpandError::Required { name: name.to_owned(), message })
+                    Err(ExpandError::Required {
+                        name: name.to_owned(),
+                        message,
+                    })
                 }
             },
             '#' | '%' => {

@@ -86,7 +86,10 @@ pub enum ExpandError {
 pub fn expand_word(word: &str, env: &dyn Env, escape: char) -> Result<Expanded, ExpandError> {
     let mut lexer = lexer::Lexer::new(word, env, escape);
     let (value, _) = lexer.process_all()?;
-    Ok(Expanded { value, used_vars: lexer.into_used_vars() })
+    Ok(Expanded {
+        value,
+        used_vars: lexer.into_used_vars(),
+    })
 }
 
 /// Expands one word and splits it into fields (BuildKit `ProcessWords`).

@@ -60,28 +60,42 @@ struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     fn new(tokens: &'a [Token], text: &'a [char], greedy: bool) -> Self {
         let memo = vec![None; (tokens.len() + 1) * (text.len() + 1)];
-        Matcher { tokens, text, greedy, memo }
+        Matcher {
+            tokens,
+            text,
+            greedy,
+            memo,
+        }
     }
 
     /// The end of the preferred match of `tokens[token..]` starting at `position`.
     fn match_from(&mut self, token: usize, position: usize) -> Option<usize> {
-        let Some(&current) = self.tokens.get(token) else { return Some(position) };
+        let Some(&current) = self.tokens.get(token) else {
+            return Some(position);
+        };
         let slot = token * (self.text.len() + 1) + position;
         if let Some(known) = self.memo[slot] {
             return known;
         }
         let next_char = self.text.get(position).copied();
         let found = match current {
-            Token::Literal(literal) if next_char == Some(literal) => self.match_from(token + 1, position + 1),
+            Token::Literal(literal) if next_char == Some(literal) => {
+                self.match_from(token + 1, position + 1)
+            }
             Token::Literal(_) => None,
             Token::Any => match next_char {
                 Some(ch) if ch != '\n' => self.match_from(token + 1, position + 1),
                 _ => None,
             },
             Token::Star => {
-                let run = self.text[position..].iter().take_while(|ch| **ch != '\n').count();
+                let run = self.text[position..]
+                    .iter()
+                    .take_while(|ch| **ch != '\n')
+                    .count();
                 if self.greedy {
-                    (0..=run).rev().find_map(|len| self.match_from(token + 1, position + len))
+                    (0..=run)
+                        .rev()
+                        .find_map(|len| self.match_from(token + 1, position + len))
                 } else {
                     (0..=run).find_map(|len| self.match_from(token + 1, position + len))
                 }
@@ -122,7 +136,11 @@ fn reverse_pattern(pattern: &str) -> String {
     let mut units: Vec<&[char]> = Vec::new();
     let mut index = 0;
     while index < chars.len() {
-        let width = if chars[index] == '\\' && index + 1 < chars.len() { 2 } else { 1 };
+        let width = if chars[index] == '\\' && index + 1 < chars.len() {
+            2
+        } else {
+            1
+        };
         units.push(&chars[index..index + width]);
         index += width;
     }
@@ -130,7 +148,12 @@ fn reverse_pattern(pattern: &str) -> String {
 }
 
 /// `${v/p/r}` (first match) and `${v//p/r}` (every match), wildcards greedy.
-pub(super) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) -> Result<String, ExpandError> {
+pub(super) fn replace(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    all: bool,
+) -> Result<String, ExpandError> {
     let tokens = compile(pattern)?;
     let text: Vec<char> = value.chars().collect();
     let mut matcher = Matcher::new(&tokens, &text, true);
@@ -151,7 +174,9 @@ pub(super) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) 
     let mut last_end = 0;
     let mut search = 0;
     while search <= text.len() {
-        let Some((start, end)) = matcher.find(search) else { break };
+        let Some((start, end)) = matcher.find(search) else {
+            break;
+        };
         out.extend(&text[last_end..start]);
         if end > last_end || start == 0 {
             let whole: String = text[start..end].iter().collect();
@@ -223,8 +248,16 @@ mod tests {
             ("*b", "a\nb", true, "a\nb", "a\n"),
         ];
         for (pattern, value, greedy, prefix, suffix) in cases {
-            assert_eq!(trim_prefix(pattern, value, greedy).unwrap(), prefix, "{pattern} # {value}");
-            assert_eq!(trim_suffix(pattern, value, greedy).unwrap(), suffix, "{pattern} % {value}");
+            assert_eq!(
+                trim_prefix(pattern, value, greedy).unwrap(),
+                prefix,
+                "{pattern} # {value}"
+            );
+            assert_eq!(
+                trim_suffix(pattern, value, greedy).unwrap(),
+                suffix,
+                "{pattern} % {value}"
+            );
         }
     }
 
@@ -246,7 +279,11 @@ mod tests {
             ("", "ab", "-", true, "-a-b-"),
         ];
         for (pattern, value, replacement, all, expected) in cases {
-            assert_eq!(replace(pattern, value, replacement, all).unwrap(), expected, "{pattern} / {value}");
+            assert_eq!(
+                replace(pattern, value, replacement, all).unwrap(),
+                expected,
+                "{pattern} / {value}"
+            );
         }
     }
 
@@ -254,9 +291,15 @@ mod tests {
     fn invalid_escapes_are_errors() {
         for pattern in ["\\a", "x\\"] {
             let err = trim_prefix(pattern, "x", false).unwrap_err();
-            assert!(matches!(err, ExpandError::InvalidPattern { .. }), "{pattern}: {err}");
+            assert!(
+                matches!(err, ExpandError::InvalidPattern { .. }),
+                "{pattern}: {err}"
+            );
         }
-        assert_eq!(compile("\\}\\/").unwrap(), vec![Token::Literal('}'), Token::Literal('/')]);
+        assert_eq!(
+            compile("\\}\\/").unwrap(),
+            vec![Token::Literal('}'), Token::Literal('/')]
+        );
         assert_eq!(reverse_pattern("a\\*c"), "c\\*a");
     }
 }

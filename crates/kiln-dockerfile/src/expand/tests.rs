@@ -7,12 +7,17 @@ use std::path::PathBuf;
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The corpus folder, or `None` (with a note) when this checkout lacks it.
 fn conformance_file(relative: &str) -> Option<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance").join(relative);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance")
+        .join(relative);
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(_) => {
@@ -24,7 +29,12 @@ fn conformance_file(relative: &str) -> Option<String> {
 
 /// Runs an `envVarTest`-format file; returns the number of rows checked.
 fn run_env_var_test(text: &str) -> usize {
-    let env = env(&[("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")]);
+    let env = env(&[
+        ("PWD", "/home"),
+        ("SHELL", "bash"),
+        ("KOREAN", "한국어"),
+        ("NULL", ""),
+    ]);
     let mut checked = 0;
     let mut failures = Vec::new();
     for line in text.lines() {
@@ -45,7 +55,12 @@ fn run_env_var_test(text: &str) -> usize {
             (got, _) => failures.push(format!("{input:?}: expected {expected:?}, got {got:?}")),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     checked
 }
 
@@ -65,7 +80,9 @@ fn envvartest_extra() {
 
 #[test]
 fn buildkit_words_test() {
-    let Some(text) = conformance_file("buildkit-parser/shell/wordsTest") else { return };
+    let Some(text) = conformance_file("buildkit-parser/shell/wordsTest") else {
+        return;
+    };
     let mut env: Vec<(String, String)> = Vec::new();
     let mut checked = 0;
     for line in text.lines() {
@@ -94,7 +111,12 @@ fn buildkit_words_test() {
 
 #[test]
 fn expands_words() {
-    let env = env(&[("v", "/usr/local/bin"), ("e", ""), ("s", "a b"), ("f", "file.tar.gz")]);
+    let env = env(&[
+        ("v", "/usr/local/bin"),
+        ("e", ""),
+        ("s", "a b"),
+        ("f", "file.tar.gz"),
+    ]);
     let cases = [
         ("$v", "/usr/local/bin"),
         ("${v}x", "/usr/local/binx"),
@@ -160,10 +182,22 @@ fn errors_carry_buildkit_messages() {
         ("${v:-'x}", "syntax error: missing '}'"),
         ("${v/x", "syntax error: missing '/' in ${}"),
         ("${v/x/y", "syntax error: missing '}'"),
-        ("${v#\\a}", "invalid pattern (\\a) in substitution: invalid escape '\\a'"),
-        ("'x", "unexpected end of statement while looking for matching single-quote"),
-        ("\"x", "unexpected end of statement while looking for matching double-quote"),
-        ("\"x\\", "unexpected end of statement while looking for matching double-quote"),
+        (
+            "${v#\\a}",
+            "invalid pattern (\\a) in substitution: invalid escape '\\a'",
+        ),
+        (
+            "'x",
+            "unexpected end of statement while looking for matching single-quote",
+        ),
+        (
+            "\"x",
+            "unexpected end of statement while looking for matching double-quote",
+        ),
+        (
+            "\"x\\",
+            "unexpected end of statement while looking for matching double-quote",
+        ),
         ("${x:-${u?inner}}", "u: inner"),
     ];
     for (input, message) in cases {
@@ -203,7 +237,8 @@ fn used_vars_lists_found_names_only() {
     ];
     for (input, expected) in cases {
         let out = expand_word(input, &env, '\\').unwrap();
-        let want: std::collections::BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        let want: std::collections::BTreeSet<String> =
+            expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(out.used_vars, want, "{input:?}");
     }
 }
@@ -222,7 +257,11 @@ fn splits_fields() {
         ("  a\t b  ", &["a", "b"]),
     ];
     for (input, expected) in cases {
-        assert_eq!(expand_words(input, &env, '\\').unwrap(), expected, "{input:?}");
+        assert_eq!(
+            expand_words(input, &env, '\\').unwrap(),
+            expected,
+            "{input:?}"
+        );
     }
 }
 

@@ -48,7 +48,11 @@ const MINIMUM_DURATION_NANOS: i128 = 1_000_000;
 /// Converts one instruction (anything but `FROM`) into a [`Command`].
 pub fn parse_command(ins: &Instruction) -> Result<Command, InstructionError> {
     let kind = command_kind(ins).map_err(|kind| InstructionError::new(ins.span, kind))?;
-    Ok(Command { span: ins.span, original: ins.original.clone(), kind })
+    Ok(Command {
+        span: ins.span,
+        original: ins.original.clone(),
+        kind,
+    })
 }
 
 /// The upper-case instruction name used in messages.
@@ -69,7 +73,9 @@ fn command_kind(ins: &Instruction) -> Result<CommandKind, Kind> {
         "stopsignal" => one_argument(ins).map(CommandKind::StopSignal),
         "maintainer" => one_argument(ins).map(CommandKind::Maintainer),
         "cmd" => no_flags(ins).map(|()| CommandKind::Cmd(shell_or_exec(&ins.args, ins.json))),
-        "entrypoint" => no_flags(ins).map(|()| CommandKind::Entrypoint(shell_or_exec(&ins.args, ins.json))),
+        "entrypoint" => {
+            no_flags(ins).map(|()| CommandKind::Entrypoint(shell_or_exec(&ins.args, ins.json)))
+        }
         "shell" => parse_shell(ins),
         "expose" => words(ins).map(CommandKind::Expose),
         "volume" => parse_volume(ins),
@@ -100,14 +106,18 @@ fn one_argument(ins: &Instruction) -> Result<String, Kind> {
             no_flags(ins)?;
             Ok(only.clone())
         }
-        _ => Err(Kind::ExactlyOneArgument { instruction: name(ins) }),
+        _ => Err(Kind::ExactlyOneArgument {
+            instruction: name(ins),
+        }),
     }
 }
 
 /// `EXPOSE`: one or more words.
 fn words(ins: &Instruction) -> Result<Vec<String>, Kind> {
     if ins.args.is_empty() {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     }
     no_flags(ins)?;
     Ok(ins.args.clone())
@@ -115,7 +125,10 @@ fn words(ins: &Instruction) -> Result<Vec<String>, Kind> {
 
 fn parse_volume(ins: &Instruction) -> Result<CommandKind, Kind> {
     let volumes = words(ins)?;
-    let volumes = volumes.iter().map(|volume| volume.trim().to_owned()).collect::<Vec<_>>();
+    let volumes = volumes
+        .iter()
+        .map(|volume| volume.trim().to_owned())
+        .collect::<Vec<_>>();
     if volumes.iter().any(String::is_empty) {
         return Err(Kind::EmptyVolume);
     }
@@ -124,17 +137,27 @@ fn parse_volume(ins: &Instruction) -> Result<CommandKind, Kind> {
 
 fn parse_arg(ins: &Instruction) -> Result<CommandKind, Kind> {
     if ins.args.is_empty() {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     }
     no_flags(ins)?;
     let mut declarations = Vec::with_capacity(ins.args.len());
     for word in &ins.args {
         let declaration = match word.split_once('=') {
-            Some((arg_name, default)) => ArgDecl { name: arg_name.to_owned(), default: Some(default.to_owned()) },
-            None => ArgDecl { name: word.clone(), default: None },
+            Some((arg_name, default)) => ArgDecl {
+                name: arg_name.to_owned(),
+                default: Some(default.to_owned()),
+            },
+            None => ArgDecl {
+                name: word.clone(),
+                default: None,
+            },
         };
         if declaration.name.is_empty() {
-            return Err(Kind::BlankName { instruction: name(ins) });
+            return Err(Kind::BlankName {
+                instruction: name(ins),
+            });
         }
         declarations.push(declaration);
     }
@@ -144,16 +167,22 @@ fn parse_arg(ins: &Instruction) -> Result<CommandKind, Kind> {
 /// `ENV`/`LABEL`: the parser gives `(key, value, "=" or "")` triples.
 fn parse_key_values(ins: &Instruction) -> Result<Vec<(String, String)>, Kind> {
     if ins.args.is_empty() {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     }
-    if ins.args.len() % 3 != 0 {
-        return Err(Kind::MalformedKeyValues { instruction: name(ins) });
+    if !ins.args.len().is_multiple_of(3) {
+        return Err(Kind::MalformedKeyValues {
+            instruction: name(ins),
+        });
     }
     no_flags(ins)?;
     let mut pairs = Vec::with_capacity(ins.args.len() / 3);
     for triple in ins.args.chunks_exact(3) {
         if triple[0].is_empty() {
-            return Err(Kind::BlankName { instruction: name(ins) });
+            return Err(Kind::BlankName {
+                instruction: name(ins),
+            });
         }
         pairs.push((triple[0].clone(), triple[1].clone()));
     }
@@ -174,28 +203,47 @@ fn parse_run(ins: &Instruction) -> Result<CommandKind, Kind> {
 
 /// The delimiter named by a heredoc word (`<<EOF`, `<<-"EOF"`, `3<<EOF`).
 fn heredoc_word_name(word: &str) -> Option<String> {
-    let rest = word.trim_start_matches(|ch: char| ch.is_ascii_digit()).strip_prefix("<<")?;
+    let rest = word
+        .trim_start_matches(|ch: char| ch.is_ascii_digit())
+        .strip_prefix("<<")?;
     let rest = rest.strip_prefix('-').unwrap_or(rest);
     if rest.contains('<') {
         return None;
     }
-    let delimiter: String = rest.trim_start().chars().filter(|ch| *ch != '"' && *ch != '\'').collect();
+    let delimiter: String = rest
+        .trim_start()
+        .chars()
+        .filter(|ch| *ch != '"' && *ch != '\'')
+        .collect();
     (!delimiter.is_empty()).then_some(delimiter)
 }
 
 fn parse_copy(ins: &Instruction, is_add: bool) -> Result<CommandKind, Kind> {
     let instruction = name(ins);
-    let Some((dest, sources)) = ins.args.split_last().filter(|(_, sources)| !sources.is_empty()) else {
+    let Some((dest, sources)) = ins
+        .args
+        .split_last()
+        .filter(|(_, sources)| !sources.is_empty())
+    else {
         return Err(Kind::NoDestination { instruction });
     };
-    let flags = Flags::parse(&instruction, &ins.flags, if is_add { ADD_FLAGS } else { COPY_FLAGS })?;
+    let flags = Flags::parse(
+        &instruction,
+        &ins.flags,
+        if is_add { ADD_FLAGS } else { COPY_FLAGS },
+    )?;
     if heredoc_word_name(dest).is_some() {
         return Err(Kind::HeredocDestination { instruction });
     }
     let heredocs: Vec<Heredoc> = sources
         .iter()
         .filter_map(|source| heredoc_word_name(source))
-        .filter_map(|delimiter| ins.heredocs.iter().find(|heredoc| heredoc.name == delimiter).cloned())
+        .filter_map(|delimiter| {
+            ins.heredocs
+                .iter()
+                .find(|heredoc| heredoc.name == delimiter)
+                .cloned()
+        })
         .collect();
     Ok(CommandKind::Copy(CopyArgs {
         is_add,
@@ -217,23 +265,31 @@ fn parse_copy(ins: &Instruction, is_add: bool) -> Result<CommandKind, Kind> {
 fn parse_shell(ins: &Instruction) -> Result<CommandKind, Kind> {
     no_flags(ins)?;
     if ins.args.is_empty() {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     }
     if !ins.json {
-        return Err(Kind::NotJson { instruction: name(ins) });
+        return Err(Kind::NotJson {
+            instruction: name(ins),
+        });
     }
     Ok(CommandKind::Shell(ins.args.clone()))
 }
 
 fn parse_healthcheck(ins: &Instruction) -> Result<CommandKind, Kind> {
     let Some((kind_word, rest)) = ins.args.split_first() else {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     };
     let kind = kind_word.to_ascii_uppercase();
     if kind == "NONE" {
         if let Some(flag) = ins.flags.first() {
             let flag = flag.trim_start_matches('-');
-            return Err(Kind::HealthcheckNoneFlags { flag: flag.split('=').next().unwrap_or(flag).to_owned() });
+            return Err(Kind::HealthcheckNoneFlags {
+                flag: flag.split('=').next().unwrap_or(flag).to_owned(),
+            });
         }
         if !rest.is_empty() {
             return Err(Kind::HealthcheckNoneArguments);
@@ -264,28 +320,47 @@ fn parse_healthcheck(ins: &Instruction) -> Result<CommandKind, Kind> {
 
 /// A HEALTHCHECK duration flag: unset or zero is `None` (the default).
 fn interval(flags: &Flags, flag: &str) -> Result<Option<Duration>, Kind> {
-    let Some(value) = flags.string(flag) else { return Ok(None) };
-    let nanos = parse_go_duration(&value).ok_or_else(|| Kind::InvalidDuration { flag: flag.to_owned(), value })?;
+    let Some(value) = flags.string(flag) else {
+        return Ok(None);
+    };
+    let nanos = parse_go_duration(&value).ok_or_else(|| Kind::InvalidDuration {
+        flag: flag.to_owned(),
+        value,
+    })?;
     if nanos == 0 {
         return Ok(None);
     }
     if nanos < MINIMUM_DURATION_NANOS {
-        return Err(Kind::DurationTooShort { flag: flag.to_owned() });
+        return Err(Kind::DurationTooShort {
+            flag: flag.to_owned(),
+        });
     }
-    let nanos = u64::try_from(nanos).map_err(|_| Kind::DurationTooShort { flag: flag.to_owned() })?;
+    let nanos = u64::try_from(nanos).map_err(|_| Kind::DurationTooShort {
+        flag: flag.to_owned(),
+    })?;
     Ok(Some(Duration::from_nanos(nanos)))
 }
 
 fn retries(flags: &Flags) -> Result<Option<u64>, Kind> {
-    let Some(value) = flags.string("retries") else { return Ok(None) };
-    let parsed: i32 = value.parse().map_err(|_| Kind::InvalidRetries { value: value.clone() })?;
-    u64::try_from(parsed).map(Some).map_err(|_| Kind::NegativeRetries { value: i64::from(parsed) })
+    let Some(value) = flags.string("retries") else {
+        return Ok(None);
+    };
+    let parsed: i32 = value.parse().map_err(|_| Kind::InvalidRetries {
+        value: value.clone(),
+    })?;
+    u64::try_from(parsed)
+        .map(Some)
+        .map_err(|_| Kind::NegativeRetries {
+            value: i64::from(parsed),
+        })
 }
 
 fn parse_onbuild(ins: &Instruction) -> Result<CommandKind, Kind> {
     no_flags(ins)?;
     let Some(sub) = ins.sub.as_deref() else {
-        return Err(Kind::AtLeastOneArgument { instruction: name(ins) });
+        return Err(Kind::AtLeastOneArgument {
+            instruction: name(ins),
+        });
     };
     let trigger = name(sub);
     match trigger.as_str() {
@@ -303,10 +378,16 @@ fn trigger_text(ins: &Instruction, sub: &Instruction) -> String {
     let original = ins.original.trim_start();
     let keyword_len = "onbuild".len();
     let mut text = match original.get(..keyword_len) {
-        Some(keyword) if keyword.eq_ignore_ascii_case("onbuild") => original[keyword_len..].trim_start().to_owned(),
+        Some(keyword) if keyword.eq_ignore_ascii_case("onbuild") => {
+            original[keyword_len..].trim_start().to_owned()
+        }
         _ => original.to_owned(),
     };
-    let heredocs = if ins.heredocs.is_empty() { &sub.heredocs } else { &ins.heredocs };
+    let heredocs = if ins.heredocs.is_empty() {
+        &sub.heredocs
+    } else {
+        &ins.heredocs
+    };
     for heredoc in heredocs {
         text.push('\n');
         text.push_str(&heredoc.content);

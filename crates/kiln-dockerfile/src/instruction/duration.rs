@@ -40,11 +40,17 @@ pub(super) fn parse_go_duration(text: &str) -> Option<i128> {
         if integer_digits.is_empty() && fraction_digits.is_empty() {
             return None;
         }
-        let unit_len = rest.find(|ch: char| ch == '.' || ch.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|ch: char| ch == '.' || ch.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (unit_name, after_unit) = rest.split_at(unit_len);
         let &(_, unit) = UNITS.iter().find(|(name, _)| *name == unit_name)?;
         rest = after_unit;
-        let integer: u128 = if integer_digits.is_empty() { 0 } else { integer_digits.parse().ok()? };
+        let integer: u128 = if integer_digits.is_empty() {
+            0
+        } else {
+            integer_digits.parse().ok()?
+        };
         total = total.checked_add(integer.checked_mul(unit)?)?;
         // Fractions beyond nanosecond precision cannot change the result.
         let fraction_digits = &fraction_digits[..fraction_digits.len().min(20)];

@@ -120,7 +120,9 @@ pub enum InstructionErrorKind {
     #[error("FROM requires either one or three arguments")]
     FromArguments,
     /// `FROM x AS 1bad`.
-    #[error("invalid name for build stage: {name:?}, name can't start with a number or contain symbols")]
+    #[error(
+        "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
+    )]
     InvalidStageName {
         /// The name as written.
         name: String,

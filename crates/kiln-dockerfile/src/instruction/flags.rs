@@ -27,7 +27,11 @@ pub(super) struct Flags {
 
 impl Flags {
     /// Checks `words` (each `--name[=value]`) against `specs`.
-    pub(super) fn parse(instruction: &str, words: &[String], specs: FlagSpecs) -> Result<Flags, InstructionErrorKind> {
+    pub(super) fn parse(
+        instruction: &str,
+        words: &[String],
+        specs: FlagSpecs,
+    ) -> Result<Flags, InstructionErrorKind> {
         let mut flags = Flags::default();
         for word in words {
             let Some(body) = word.strip_prefix("--") else {
@@ -40,7 +44,8 @@ impl Flags {
                 Some((name, value)) => (name, Some(value)),
                 None => (body, None),
             };
-            let Some(&(spec_name, kind)) = specs.iter().find(|(spec_name, _)| *spec_name == name) else {
+            let Some(&(spec_name, kind)) = specs.iter().find(|(spec_name, _)| *spec_name == name)
+            else {
                 return Err(InstructionErrorKind::UnknownFlag {
                     instruction: instruction.to_owned(),
                     flag: name.to_owned(),
@@ -48,12 +53,16 @@ impl Flags {
             };
             let values = flags.values.entry(spec_name).or_default();
             if kind != FlagKind::Strings && !values.is_empty() {
-                return Err(InstructionErrorKind::DuplicateFlag { flag: name.to_owned() });
+                return Err(InstructionErrorKind::DuplicateFlag {
+                    flag: name.to_owned(),
+                });
             }
             let value = match (kind, value) {
                 (FlagKind::Bool, None) => "true".to_owned(),
                 (FlagKind::Bool, Some("")) | (FlagKind::String | FlagKind::Strings, None) => {
-                    return Err(InstructionErrorKind::MissingFlagValue { flag: name.to_owned() })
+                    return Err(InstructionErrorKind::MissingFlagValue {
+                        flag: name.to_owned(),
+                    })
                 }
                 (FlagKind::Bool, Some(value)) => match value.to_ascii_lowercase().as_str() {
                     lower @ ("true" | "false") => lower.to_owned(),
@@ -73,12 +82,19 @@ impl Flags {
 
     /// A string flag's value; an empty value counts as not given (BuildKit).
     pub(super) fn string(&self, name: &str) -> Option<String> {
-        self.values.get(name).and_then(|values| values.first()).filter(|value| !value.is_empty()).cloned()
+        self.values
+            .get(name)
+            .and_then(|values| values.first())
+            .filter(|value| !value.is_empty())
+            .cloned()
     }
 
     /// A boolean flag's value, `None` when not given.
     pub(super) fn bool(&self, name: &str) -> Option<bool> {
-        self.values.get(name).and_then(|values| values.first()).map(|value| value == "true")
+        self.values
+            .get(name)
+            .and_then(|values| values.first())
+            .map(|value| value == "true")
     }
 
     /// Every value of a repeatable flag, in order.
@@ -91,7 +107,11 @@ impl Flags {
 mod tests {
     use super::*;
 
-    const SPECS: FlagSpecs = &[("link", FlagKind::Bool), ("from", FlagKind::String), ("mount", FlagKind::Strings)];
+    const SPECS: FlagSpecs = &[
+        ("link", FlagKind::Bool),
+        ("from", FlagKind::String),
+        ("mount", FlagKind::Strings),
+    ];
 
     fn parse(words: &[&str]) -> Result<Flags, InstructionErrorKind> {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
@@ -116,15 +136,24 @@ mod tests {
         let cases: [(&[&str], &str); 7] = [
             (&["--nope"], "unknown flag for COPY: --nope"),
             (&["--nope=1"], "unknown flag for COPY: --nope"),
-            (&["--link=maybe"], "expecting boolean value for flag --link, not: maybe"),
+            (
+                &["--link=maybe"],
+                "expecting boolean value for flag --link, not: maybe",
+            ),
             (&["--link="], "missing a value on flag: --link"),
             (&["--from"], "missing a value on flag: --from"),
-            (&["--from=a", "--from=b"], "duplicate flag specified: --from"),
+            (
+                &["--from=a", "--from=b"],
+                "duplicate flag specified: --from",
+            ),
             (&["-x"], "COPY: flag should start with --: -x"),
         ];
         for (words, message) in cases {
             assert_eq!(parse(words).unwrap_err().to_string(), message, "{words:?}");
         }
-        assert_eq!(parse(&["--link", "--link"]).unwrap_err().to_string(), "duplicate flag specified: --link");
+        assert_eq!(
+            parse(&["--link", "--link"]).unwrap_err().to_string(),
+            "duplicate flag specified: --link"
+        );
     }
 }

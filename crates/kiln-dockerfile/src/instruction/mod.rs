@@ -189,3 +189,6 @@ pub enum CommandKind {
     /// `MAINTAINER name` (deprecated; sets the config author).
     Maintainer(String),
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,7 +20,8 @@ pub fn to_stages(file: &Dockerfile) -> Result<Stages, InstructionError> {
     let mut names = BTreeSet::new();
     for ins in &file.instructions {
         if ins.keyword == "from" {
-            let stage = parse_from(ins, stages.len()).map_err(|kind| InstructionError::new(ins.span, kind))?;
+            let stage = parse_from(ins, stages.len())
+                .map_err(|kind| InstructionError::new(ins.span, kind))?;
             if let Some(name) = &stage.name {
                 if !names.insert(name.clone()) {
                     let kind = Kind::DuplicateStageName { name: name.clone() };
@@ -35,13 +36,18 @@ pub fn to_stages(file: &Dockerfile) -> Result<Stages, InstructionError> {
             Some(stage) => stage.commands.push(command),
             None if matches!(command.kind, CommandKind::Arg(_)) => meta_args.push(command),
             None => {
-                let kind = Kind::BeforeFrom { instruction: ins.keyword.to_ascii_uppercase() };
+                let kind = Kind::BeforeFrom {
+                    instruction: ins.keyword.to_ascii_uppercase(),
+                };
                 return Err(InstructionError::new(ins.span, kind));
             }
         }
     }
     if stages.is_empty() {
-        let span = file.instructions.first().map_or(Span::default(), |ins| ins.span);
+        let span = file
+            .instructions
+            .first()
+            .map_or(Span::default(), |ins| ins.span);
         return Err(InstructionError::new(span, Kind::NoStages));
     }
     Ok(Stages { meta_args, stages })
@@ -76,7 +82,9 @@ fn parse_from(ins: &Instruction, index: usize) -> Result<Stage, Kind> {
 fn is_valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|first| first.is_ascii_lowercase())
-        && chars.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '-' | '_' | '.'))
+        && chars.all(|ch| {
+            ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '-' | '_' | '.')
+        })
 }
 
 #[cfg(test)]
@@ -103,18 +111,32 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(i, mut ins)| {
-                ins.span = Span { start_line: i + 1, start_col: 1, end_line: i + 1, end_col: 10 };
+                ins.span = Span {
+                    start_line: i + 1,
+                    start_col: 1,
+                    end_line: i + 1,
+                    end_col: 10,
+                };
                 ins
             })
             .collect();
-        Dockerfile { escape: '\\', directives: Vec::new(), instructions, warnings: Vec::new() }
+        Dockerfile {
+            escape: '\\',
+            directives: Vec::new(),
+            instructions,
+            warnings: Vec::new(),
+        }
     }
 
     #[test]
     fn splits_meta_args_and_stages() {
         let stages = to_stages(&file(vec![
             ins("arg", &[], &["BASE=alpine"]),
-            ins("from", &["--platform=linux/arm64"], &["$BASE", "AS", "Build"]),
+            ins(
+                "from",
+                &["--platform=linux/arm64"],
+                &["$BASE", "AS", "Build"],
+            ),
             ins("run", &[], &["make"]),
             ins("from", &[], &["scratch"]),
             ins("arg", &[], &["X"]),
@@ -122,17 +144,31 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(stages.meta_args.len(), 1);
-        let CommandKind::Arg(args) = &stages.meta_args[0].kind else { panic!("not an ARG") };
-        assert_eq!(args, &[ArgDecl { name: "BASE".into(), default: Some("alpine".into()) }]);
+        let CommandKind::Arg(args) = &stages.meta_args[0].kind else {
+            panic!("not an ARG")
+        };
+        assert_eq!(
+            args,
+            &[ArgDecl {
+                name: "BASE".into(),
+                default: Some("alpine".into())
+            }]
+        );
         assert_eq!(stages.stages.len(), 2);
         let first = &stages.stages[0];
-        assert_eq!((first.index, first.name.as_deref(), first.base.as_str()), (0, Some("build"), "$BASE"));
+        assert_eq!(
+            (first.index, first.name.as_deref(), first.base.as_str()),
+            (0, Some("build"), "$BASE")
+        );
         assert_eq!(first.platform.as_deref(), Some("linux/arm64"));
         assert_eq!(first.span.start_line, 2);
         assert_eq!(first.original, "FROM $BASE AS Build");
         assert_eq!(first.commands.len(), 1);
         let second = &stages.stages[1];
-        assert_eq!((second.index, second.name.as_deref(), second.commands.len()), (1, None, 2));
+        assert_eq!(
+            (second.index, second.name.as_deref(), second.commands.len()),
+            (1, None, 2)
+        );
     }
 
     #[test]
@@ -168,7 +204,14 @@ mod tests {
 
     #[test]
     fn stage_names() {
-        for (name, valid) in [("a", true), ("a-b_c.d9", true), ("9a", false), ("", false), ("a:b", false), ("-a", false)] {
+        for (name, valid) in [
+            ("a", true),
+            ("a-b_c.d9", true),
+            ("9a", false),
+            ("", false),
+            ("a:b", false),
+            ("-a", false),
+        ] {
             assert_eq!(is_valid_stage_name(name), valid, "{name:?}");
         }
     }

@@ -30,9 +30,11 @@ pub(super) fn parse_arguments(keyword: &str, rest: &str, escape: char) -> Result
         "arg" => plain(parse_words(rest, escape)),
         "expose" | "from" => plain(whitespace_delimited(rest)),
         "healthcheck" => health_config(rest),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            plain(if rest.is_empty() { Vec::new() } else { vec![rest.to_owned()] })
-        }
+        "maintainer" | "stopsignal" | "user" | "workdir" => plain(if rest.is_empty() {
+            Vec::new()
+        } else {
+            vec![rest.to_owned()]
+        }),
         _ => plain(vec![String::new()]),
     }
 }
@@ -42,7 +44,10 @@ fn whitespace_delimited(rest: &str) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    split_whitespace(rest, 0).into_iter().map(str::to_owned).collect()
+    split_whitespace(rest, 0)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Exec form when `rest` is a JSON array of strings, otherwise one node
@@ -53,7 +58,10 @@ fn maybe_json(rest: &str) -> Result<Parsed, String> {
     }
     Ok(match parse_json(rest)? {
         Some(args) => Parsed { args, json: true },
-        None => Parsed { args: vec![rest.to_owned()], json: false },
+        None => Parsed {
+            args: vec![rest.to_owned()],
+            json: false,
+        },
     })
 }
 
@@ -87,7 +95,10 @@ fn health_config(rest: &str) -> Result<Parsed, String> {
     let command = maybe_json(after.trim_start())?;
     let mut args = vec![kind.to_owned()];
     args.extend(command.args);
-    Ok(Parsed { args, json: command.json })
+    Ok(Parsed {
+        args,
+        json: command.json,
+    })
 }
 
 /// ENV and LABEL: `KEY value...` (legacy) or `KEY=VALUE...` triples.
@@ -226,34 +237,63 @@ mod tests {
             ("", &[], false),
         ];
         for (rest, want, want_json) in cases {
-            assert_eq!(args("run", rest), Ok((strings(want), want_json)), "{rest:?}");
+            assert_eq!(
+                args("run", rest),
+                Ok((strings(want), want_json)),
+                "{rest:?}"
+            );
         }
     }
 
     #[test]
     fn non_string_json_is_error() {
         for rest in [r#"["a", 1]"#, "[null]", r#"[["a"]]"#] {
-            assert_eq!(args("cmd", rest), Err(NOT_STRING_ARRAY.to_owned()), "{rest:?}");
+            assert_eq!(
+                args("cmd", rest),
+                Err(NOT_STRING_ARRAY.to_owned()),
+                "{rest:?}"
+            );
             assert!(args("copy", rest).is_err());
         }
     }
 
     #[test]
     fn copy_and_from() {
-        assert_eq!(args("copy", "a  b\tc"), Ok((strings(&["a", "b", "c"]), false)));
-        assert_eq!(args("copy", r#"["a b", "c"]"#), Ok((strings(&["a b", "c"]), true)));
-        assert_eq!(args("copy", r#""a b" c"#), Ok((strings(&["\"a", "b\"", "c"]), false)));
-        assert_eq!(args("from", "golang:1.22 AS build"), Ok((strings(&["golang:1.22", "AS", "build"]), false)));
+        assert_eq!(
+            args("copy", "a  b\tc"),
+            Ok((strings(&["a", "b", "c"]), false))
+        );
+        assert_eq!(
+            args("copy", r#"["a b", "c"]"#),
+            Ok((strings(&["a b", "c"]), true))
+        );
+        assert_eq!(
+            args("copy", r#""a b" c"#),
+            Ok((strings(&["\"a", "b\"", "c"]), false))
+        );
+        assert_eq!(
+            args("from", "golang:1.22 AS build"),
+            Ok((strings(&["golang:1.22", "AS", "build"]), false))
+        );
     }
 
     #[test]
     fn env_and_label() {
-        assert_eq!(args("env", "A b c"), Ok((strings(&["A", "b c", ""]), false)));
+        assert_eq!(
+            args("env", "A b c"),
+            Ok((strings(&["A", "b c", ""]), false))
+        );
         assert_eq!(
             args("env", r#"a=b c="d e" f=g\ h"#),
-            Ok((strings(&["a", "b", "=", "c", "\"d e\"", "=", "f", "g\\ h", "="]), false))
+            Ok((
+                strings(&["a", "b", "=", "c", "\"d e\"", "=", "f", "g\\ h", "="]),
+                false
+            ))
         );
-        assert_eq!(args("label", "a=1=2"), Ok((strings(&["a", "1=2", "="]), false)));
+        assert_eq!(
+            args("label", "a=1=2"),
+            Ok((strings(&["a", "1=2", "="]), false))
+        );
         assert!(args("env", "A").unwrap_err().contains("two arguments"));
         assert!(args("env", "a=b c").unwrap_err().contains("can't find ="));
         assert_eq!(args("env", ""), Ok((Vec::new(), false)));
@@ -261,12 +301,18 @@ mod tests {
 
     #[test]
     fn arg_health_and_others() {
-        assert_eq!(args("arg", r#"abc="123 456" def"#), Ok((strings(&["abc=\"123 456\"", "def"]), false)));
+        assert_eq!(
+            args("arg", r#"abc="123 456" def"#),
+            Ok((strings(&["abc=\"123 456\"", "def"]), false))
+        );
         assert_eq!(
             args("healthcheck", "CMD /check --quiet"),
             Ok((strings(&["CMD", "/check --quiet"]), false))
         );
-        assert_eq!(args("healthcheck", r#"CMD ["a"]"#), Ok((strings(&["CMD", "a"]), true)));
+        assert_eq!(
+            args("healthcheck", r#"CMD ["a"]"#),
+            Ok((strings(&["CMD", "a"]), true))
+        );
         assert_eq!(args("healthcheck", "NONE"), Ok((strings(&["NONE"]), false)));
         assert_eq!(args("user", "a b"), Ok((strings(&["a b"]), false)));
         assert_eq!(args("workdir", ""), Ok((Vec::new(), false)));
@@ -275,7 +321,10 @@ mod tests {
 
     #[test]
     fn words_keep_quotes_and_escapes() {
-        assert_eq!(parse_words(r#"a "b c" 'd \' e\ f g\"#, '\\'), strings(&["a", "\"b c\"", "'d \\'", "e\\ f", "g"]));
+        assert_eq!(
+            parse_words(r#"a "b c" 'd \' e\ f g\"#, '\\'),
+            strings(&["a", "\"b c\"", "'d \\'", "e\\ f", "g"])
+        );
         assert_eq!(parse_words("a` b", '`'), strings(&["a` b"]));
     }
 }

@@ -44,7 +44,11 @@ impl DirectiveParser {
             });
         }
         self.seen.push(key.clone());
-        Ok(Some(Directive { key, value: value.to_owned(), span }))
+        Ok(Some(Directive {
+            key,
+            value: value.to_owned(),
+            span,
+        }))
     }
 }
 
@@ -67,15 +71,15 @@ fn match_directive(line: &str) -> Option<(&str, &str)> {
     let after_hash = line.strip_prefix('#')?.trim_start_matches(is_regex_space);
     let key_end = after_hash
         .char_indices()
-        .find(|&(index, ch)| {
-            !(ch.is_ascii_alphabetic() || (index > 0 && ch.is_ascii_digit()))
-        })
+        .find(|&(index, ch)| !(ch.is_ascii_alphabetic() || (index > 0 && ch.is_ascii_digit())))
         .map_or(after_hash.len(), |(index, _)| index);
     if key_end == 0 {
         return None;
     }
     let (key, after_key) = after_hash.split_at(key_end);
-    let after_equals = after_key.trim_start_matches(is_regex_space).strip_prefix('=')?;
+    let after_equals = after_key
+        .trim_start_matches(is_regex_space)
+        .strip_prefix('=')?;
     // `\s*(.+?)\s*$`: the greedy `\s*` must leave at least one character.
     let value_start = after_equals.trim_start_matches(is_regex_space);
     let value = if value_start.is_empty() {
@@ -96,8 +100,14 @@ mod tests {
         let cases = [
             ("# escape=`", Some(("escape", "`"))),
             ("#escape=\\", Some(("escape", "\\"))),
-            ("#  Syntax  =  docker/dockerfile:1  ", Some(("Syntax", "docker/dockerfile:1"))),
-            ("# check=skip=all;error=true", Some(("check", "skip=all;error=true"))),
+            (
+                "#  Syntax  =  docker/dockerfile:1  ",
+                Some(("Syntax", "docker/dockerfile:1")),
+            ),
+            (
+                "# check=skip=all;error=true",
+                Some(("check", "skip=all;error=true")),
+            ),
             ("# key2 = a b", Some(("key2", "a b"))),
             ("# key=   ", Some(("key", " "))),
             ("# key=", None),

@@ -25,7 +25,9 @@ pub(super) fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, String> {
 
 /// Matches `^(\d*)<<(-?)([^<]*)$` and checks the delimiter is one word.
 fn heredoc_from_word(word: &str) -> Result<Option<Heredoc>, String> {
-    let digits_end = word.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(word.len());
+    let digits_end = word
+        .find(|ch: char| !ch.is_ascii_digit())
+        .unwrap_or(word.len());
     let (digits, after_digits) = word.split_at(digits_end);
     let Some(after_marker) = after_digits.strip_prefix("<<") else {
         return Ok(None);
@@ -43,7 +45,9 @@ fn heredoc_from_word(word: &str) -> Result<Option<Heredoc>, String> {
     };
     let raw = shell_words(delimiter, true, false)?;
     let [raw_name] = &raw[..] else {
-        return Err(format!("internal lexing of heredoc produced inconsistent results: {delimiter}"));
+        return Err(format!(
+            "internal lexing of heredoc produced inconsistent results: {delimiter}"
+        ));
     };
     let quotes = |text: &str| text.chars().filter(|&ch| ch == '\'' || ch == '"').count();
     Ok(Some(Heredoc {
@@ -81,7 +85,10 @@ fn shell_words(text: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<St
                     match chars.next() {
                         Some('\'') => break,
                         Some(inner) => word.push(inner),
-                        None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                        None => return Err(
+                            "unexpected end of statement while looking for matching single-quote"
+                                .into(),
+                        ),
                     }
                 }
                 if raw_quotes {
@@ -108,7 +115,10 @@ fn shell_words(text: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<St
                             None => {}
                         },
                         Some(inner) => word.push(inner),
-                        None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                        None => return Err(
+                            "unexpected end of statement while looking for matching double-quote"
+                                .into(),
+                        ),
                     }
                 }
                 if raw_quotes {
@@ -157,8 +167,14 @@ mod tests {
             ("RUN <<'EOF'", vec![own("EOF", 0, false, false)]),
             ("RUN <<\"EOF\"", vec![own("EOF", 0, false, false)]),
             ("RUN <<eo'f'", vec![own("eof", 0, false, false)]),
-            ("COPY <<a <<b /dst/", vec![own("a", 0, true, false), own("b", 0, true, false)]),
-            ("RUN cat 3<<FD3 4<<-FD4", vec![own("FD3", 3, true, false), own("FD4", 4, true, true)]),
+            (
+                "COPY <<a <<b /dst/",
+                vec![own("a", 0, true, false), own("b", 0, true, false)],
+            ),
+            (
+                "RUN cat 3<<FD3 4<<-FD4",
+                vec![own("FD3", 3, true, false), own("FD4", 4, true, true)],
+            ),
             ("RUN cat<<EOF", vec![]),
             ("RUN echo '<<EOF'", vec![]),
             ("RUN echo \"<<EOF", vec![]),
@@ -172,8 +188,14 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(shell_words(r#"a "b c" d\ e"#, false, false).unwrap(), ["a", "b c", "d e"]);
-        assert_eq!(shell_words(r#"a "b c" d\ e"#, true, true).unwrap(), ["a", "\"b c\"", "d\\ e"]);
+        assert_eq!(
+            shell_words(r#"a "b c" d\ e"#, false, false).unwrap(),
+            ["a", "b c", "d e"]
+        );
+        assert_eq!(
+            shell_words(r#"a "b c" d\ e"#, true, true).unwrap(),
+            ["a", "\"b c\"", "d\\ e"]
+        );
         assert!(shell_words("'a", false, false).is_err());
     }
 }

@@ -16,7 +16,11 @@ pub(super) struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub(super) fn new(text: &'a [u8]) -> Self {
-        Scanner { rest: text, line_number: 0, last_line_length: 0 }
+        Scanner {
+            rest: text,
+            line_number: 0,
+            last_line_length: 0,
+        }
     }
 
     /// The next line, lossily decoded, line ending included; `None` at the end.
@@ -112,7 +116,11 @@ mod tests {
             ("", '\\', "", true),
         ];
         for (line, escape, want, want_end) in cases {
-            assert_eq!(trim_continuation(line, escape), (want, want_end), "{line:?}");
+            assert_eq!(
+                trim_continuation(line, escape),
+                (want, want_end),
+                "{line:?}"
+            );
         }
     }
 

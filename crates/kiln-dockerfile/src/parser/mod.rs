@@ -2,7 +2,7 @@
 //!
 //! This is BuildKit's `parser.Parse` re-done in Rust: parser directives at the
 //! top, line joining with the escape token, per-instruction argument rules
-//! ([`args`]), flags ([`split`]) and heredoc bodies ([`heredoc`]).
+//! (`args`), flags (`split`) and heredoc bodies (`heredoc`).
 //!
 //! Invalid UTF-8 is not an error: each physical line is decoded lossily
 //! (invalid bytes become U+FFFD) after its length has been checked on the raw
@@ -52,19 +52,22 @@ pub fn parse(text: &[u8]) -> Result<Dockerfile, ParseError> {
         let start_col = content.len() - trimmed.len() + 1;
         if let Some(directive) = directive_parser.parse_line(trimmed, line_span(&scanner))? {
             if directive.key == "escape" {
-                escape = directives::escape_token(&directive.value)
-                    .ok_or_else(|| ParseError {
-                        message: format!(
-                            "invalid escape token '{}' does not match ` or \\",
-                            directive.value
-                        ),
-                        span: Some(directive.span),
-                    })?;
+                escape = directives::escape_token(&directive.value).ok_or_else(|| ParseError {
+                    message: format!(
+                        "invalid escape token '{}' does not match ` or \\",
+                        directive.value
+                    ),
+                    span: Some(directive.span),
+                })?;
                 dockerfile.escape = escape;
             }
             dockerfile.directives.push(directive);
         }
-        let processed = if trimmed.starts_with('#') { "" } else { trimmed };
+        let processed = if trimmed.starts_with('#') {
+            ""
+        } else {
+            trimmed
+        };
         let (first_part, mut end_of_line) = trim_continuation(processed, escape);
         if end_of_line && first_part.is_empty() {
             continue;
@@ -99,10 +102,11 @@ pub fn parse(text: &[u8]) -> Result<Dockerfile, ParseError> {
             end_line: scanner.line_number(),
             end_col: scanner.last_line_length() + 1,
         };
-        let mut instruction = instruction_from_line(&line, escape, 0).map_err(|message| ParseError {
-            message,
-            span: Some(instruction_span(&scanner)),
-        })?;
+        let mut instruction =
+            instruction_from_line(&line, escape, 0).map_err(|message| ParseError {
+                message,
+                span: Some(instruction_span(&scanner)),
+            })?;
 
         if can_contain_heredoc(&instruction) && line.contains("<<") {
             let heredocs = heredoc::heredocs_from_line(&line).map_err(|message| ParseError {
@@ -139,7 +143,10 @@ pub fn parse(text: &[u8]) -> Result<Dockerfile, ParseError> {
 
     if dockerfile.instructions.is_empty() {
         let span = (scanner.line_number() > 0).then(|| line_span(&scanner));
-        return Err(ParseError { message: "file with no instructions".into(), span });
+        return Err(ParseError {
+            message: "file with no instructions".into(),
+            span,
+        });
     }
     Ok(dockerfile)
 }

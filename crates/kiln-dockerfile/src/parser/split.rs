@@ -76,7 +76,9 @@ pub(super) fn extract_flags(line: &str) -> (&str, Vec<String>) {
                 position += 1;
                 continue;
             }
-            let next_is_dash = chars.get(position + 1).is_some_and(|&(_, next)| next == '-');
+            let next_is_dash = chars
+                .get(position + 1)
+                .is_some_and(|&(_, next)| next == '-');
             if ch != '-' || !next_is_dash {
                 return (&line[chars[position].0..], flags);
             }
@@ -170,9 +172,15 @@ mod tests {
     #[test]
     fn split_command_table() {
         let (keyword, flags, rest) = split_command("  COPY\t--from=a  b c  ");
-        assert_eq!((keyword.as_str(), flags, rest.as_str()), ("COPY", vec!["--from=a".to_owned()], "b c"));
+        assert_eq!(
+            (keyword.as_str(), flags, rest.as_str()),
+            ("COPY", vec!["--from=a".to_owned()], "b c")
+        );
         let (keyword, flags, rest) = split_command("CMD");
-        assert_eq!((keyword.as_str(), flags.len(), rest.as_str()), ("CMD", 0, ""));
+        assert_eq!(
+            (keyword.as_str(), flags.len(), rest.as_str()),
+            ("CMD", 0, "")
+        );
         assert_eq!(split_whitespace("a \t b  c", 0), ["a", "b", "c"]);
         assert_eq!(split_whitespace("a \t b  c", 2), ["a", "b  c"]);
         assert_eq!(split_whitespace("", 0), [""]);
