@@ -14,8 +14,16 @@ use crate::error::{step_error, BuildError, Result};
 use crate::sources::Tree;
 
 /// Unpacks `path` of `tree` into a scratch directory if it is a tar archive.
-pub fn extract_if_archive(engine: &Engine<'_>, tree: &Snapshot, path: &str, span: Span) -> Result<Option<Tree>> {
-    if !matches!(tree.get(path).map(|entry| &entry.kind), Some(ContextKind::File)) {
+pub fn extract_if_archive(
+    engine: &Engine<'_>,
+    tree: &Snapshot,
+    path: &str,
+    span: Span,
+) -> Result<Option<Tree>> {
+    if !matches!(
+        tree.get(path).map(|entry| &entry.kind),
+        Some(ContextKind::File)
+    ) {
         return Ok(None);
     }
     let full = tree.abs_path(path);
@@ -23,7 +31,10 @@ pub fn extract_if_archive(engine: &Engine<'_>, tree: &Snapshot, path: &str, span
         return Ok(None);
     }
     let scratch = engine.store.tmp_dir("add-")?;
-    let file = File::open(&full).map_err(|source| BuildError::Io { path: full.clone(), source })?;
+    let file = File::open(&full).map_err(|source| BuildError::Io {
+        path: full.clone(),
+        source,
+    })?;
     let (_, reader) = kiln_layer::decompress(BufReader::new(file))?;
     let options = kiln_layer::ExtractOptions {
         apply_whiteouts: false,
@@ -39,7 +50,10 @@ pub fn extract_if_archive(engine: &Engine<'_>, tree: &Snapshot, path: &str, span
 }
 
 fn is_tar_archive(path: &std::path::Path) -> Result<bool> {
-    let file = File::open(path).map_err(|source| BuildError::Io { path: path.to_path_buf(), source })?;
+    let file = File::open(path).map_err(|source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let Ok((detected, mut reader)) = kiln_layer::decompress(BufReader::new(file)) else {
         return Ok(false);
     };

@@ -49,7 +49,11 @@ pub struct Engine<'a> {
 }
 
 /// Builds the target of `options.dockerfile` into `store`.
-pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcome> {
+pub fn build(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildOutcome> {
     let file = kiln_dockerfile::parse(&options.dockerfile)?;
     for warning in &file.warnings {
         progress.event(Event::Warning(warning.clone()));
@@ -59,7 +63,13 @@ pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> 
         source,
     })?;
     let platform = check_platform(options.platform.as_deref())?;
-    let plan = plan(stages, &options.build_args, options.target.as_deref(), &platform, file.escape)?;
+    let plan = plan(
+        stages,
+        &options.build_args,
+        options.target.as_deref(),
+        &platform,
+        file.escape,
+    )?;
     let created_secs = options.source_date_epoch.unwrap_or(options.now);
     let mut engine = Engine {
         store,
@@ -81,10 +91,21 @@ pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> 
         engine.results.insert(index, image);
     }
     engine.warn_unused_args();
-    let target = *engine.plan.order.last().ok_or_else(|| BuildError::Usage("nothing to build".into()))?;
-    let mut image = engine.results.remove(&target).ok_or_else(|| BuildError::Usage("nothing was built".into()))?;
+    let target = *engine
+        .plan
+        .order
+        .last()
+        .ok_or_else(|| BuildError::Usage("nothing to build".into()))?;
+    let mut image = engine
+        .results
+        .remove(&target)
+        .ok_or_else(|| BuildError::Usage("nothing was built".into()))?;
     for (key, value) in &options.labels {
-        image.config.config.labels.insert(key.clone(), value.clone());
+        image
+            .config
+            .config
+            .labels
+            .insert(key.clone(), value.clone());
     }
     image.config.created = Some(engine.created.clone());
     crate::export::export(&engine, &image)
@@ -93,13 +114,15 @@ pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> 
 /// Formats seconds since the epoch as RFC 3339 in UTC.
 pub fn format_time(secs: i64) -> String {
     let secs = u64::try_from(secs).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).to_string()
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
 }
 
 fn check_platform(requested: Option<&str>) -> Result<Platform> {
     let host = Platform::host();
     if let Some(text) = requested {
-        let wanted = Platform::parse(text).map_err(|err| BuildError::Usage(format!("invalid --platform {text:?}: {err}")))?;
+        let wanted = Platform::parse(text)
+            .map_err(|err| BuildError::Usage(format!("invalid --platform {text:?}: {err}")))?;
         if wanted.os != host.os || wanted.architecture != host.architecture {
             return Err(BuildError::Usage(format!(
                 "--platform {text} is not supported: kiln builds only for the host platform ({host}) for now"
@@ -138,7 +161,10 @@ impl Engine<'_> {
             format!("{position}/{total}")
         } else {
             let stage = &self.plan.stages[index];
-            let name = stage.name.clone().unwrap_or_else(|| format!("stage-{index}"));
+            let name = stage
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("stage-{index}"));
             format!("{name} {position}/{total}")
         }
     }
@@ -153,13 +179,20 @@ impl Engine<'_> {
         let triggers = std::mem::take(&mut state.image.config.config.on_build);
         for trigger in triggers {
             let command = parse_trigger(&trigger, stage.span, self.escape)?;
-            let (id, started) = self.start_step(self.stage_label(index, 1, total), &format!("ONBUILD {trigger}"));
+            let (id, started) = self.start_step(
+                self.stage_label(index, 1, total),
+                &format!("ONBUILD {trigger}"),
+            );
             crate::dispatch::dispatch(self, &mut state, &command)?;
             self.finish_step(id, started);
         }
         for (position, command) in stage.commands.iter().enumerate() {
-            let (id, started) = self.start_step(self.stage_label(index, position + 2, total), &command.original);
-            crate::dispatch::dispatch(self, &mut state, command).map_err(|err| err.at(command.span))?;
+            let (id, started) = self.start_step(
+                self.stage_label(index, position + 2, total),
+                &command.original,
+            );
+            crate::dispatch::dispatch(self, &mut state, command)
+                .map_err(|err| err.at(command.span))?;
             self.finish_step(id, started);
         }
         Ok(state.image)
@@ -170,7 +203,10 @@ impl Engine<'_> {
         if let Some(tree) = &self.context {
             return Ok(tree.clone());
         }
-        let patterns = read_dockerignore(&self.options.context_dir, self.options.dockerfile_path.as_deref())?;
+        let patterns = read_dockerignore(
+            &self.options.context_dir,
+            self.options.dockerfile_path.as_deref(),
+        )?;
         let matcher = IgnoreMatcher::new(&patterns)?;
         let snapshot = Snapshot::walk(&self.options.context_dir, &matcher)?;
         let tree = Rc::new(Tree::new(snapshot, None));
@@ -187,7 +223,10 @@ impl Engine<'_> {
             .map(String::as_str)
             .collect();
         if !unused.is_empty() {
-            self.warn(format!("one or more build args were not consumed: [{}]", unused.join(" ")));
+            self.warn(format!(
+                "one or more build args were not consumed: [{}]",
+                unused.join(" ")
+            ));
         }
     }
 }
@@ -202,15 +241,29 @@ pub fn is_predefined_arg(name: &str) -> bool {
 
 /// Parses an ONBUILD trigger stored in a base image's config.
 fn parse_trigger(trigger: &str, span: Span, escape: char) -> Result<Command> {
-    let text = if escape == '\\' { trigger.to_string() } else { format!("# escape={escape}\n{trigger}") };
-    let file = kiln_dockerfile::parse(text.as_bytes())
-        .map_err(|err| step_error(span, format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}")))?;
-    let instruction = file
-        .instructions
-        .first()
-        .ok_or_else(|| step_error(span, format!("empty ONBUILD trigger in the base image: {trigger:?}")))?;
-    let mut command = parse_command(instruction)
-        .map_err(|err| step_error(span, format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}")))?;
+    let text = if escape == '\\' {
+        trigger.to_string()
+    } else {
+        format!("# escape={escape}\n{trigger}")
+    };
+    let file = kiln_dockerfile::parse(text.as_bytes()).map_err(|err| {
+        step_error(
+            span,
+            format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}"),
+        )
+    })?;
+    let instruction = file.instructions.first().ok_or_else(|| {
+        step_error(
+            span,
+            format!("empty ONBUILD trigger in the base image: {trigger:?}"),
+        )
+    })?;
+    let mut command = parse_command(instruction).map_err(|err| {
+        step_error(
+            span,
+            format!("invalid ONBUILD trigger {trigger:?} in the base image: {err}"),
+        )
+    })?;
     command.span = span;
     Ok(command)
 }

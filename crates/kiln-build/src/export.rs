@@ -64,8 +64,14 @@ pub fn export(engine: &Engine<'_>, image: &Image) -> Result<BuildOutcome> {
 
 /// Writes a small file via a temporary sibling and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |source| BuildError::Io { path: path.to_path_buf(), source };
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     temp.write_all(bytes).map_err(io)?;
     temp.persist(path).map_err(|err| io(err.error))?;

@@ -42,7 +42,9 @@ impl Image {
     pub fn from_manifest(store: &Store, manifest_digest: &Digest) -> Result<Image> {
         let bytes = store.read_blob(manifest_digest)?;
         let manifest = ImageManifest::from_reader(bytes.as_slice()).map_err(|err| {
-            BuildError::Usage(format!("manifest {manifest_digest} is not an image manifest: {err}"))
+            BuildError::Usage(format!(
+                "manifest {manifest_digest} is not an image manifest: {err}"
+            ))
         })?;
         let config_digest = kiln_oci::descriptor_digest(manifest.config())?;
         let config = ImageConfig::from_json(&store.read_blob(&config_digest)?)?;
@@ -75,7 +77,11 @@ impl Image {
     pub fn store(&self, store: &Store) -> Result<StoredImage> {
         let mut config = self.config.clone();
         config.rootfs.fs_type = "layers".to_string();
-        config.rootfs.diff_ids = self.layers.iter().map(|layer| layer.diff_id.clone()).collect();
+        config.rootfs.diff_ids = self
+            .layers
+            .iter()
+            .map(|layer| layer.diff_id.clone())
+            .collect();
         let config_bytes = config.to_json();
         let config_digest = store.write_blob(&config_bytes)?;
         let layers: Vec<serde_json::Value> = self
@@ -99,10 +105,15 @@ impl Image {
             },
             "layers": layers,
         });
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|err| BuildError::Usage(err.to_string()))?;
+        let manifest_bytes =
+            serde_json::to_vec(&manifest).map_err(|err| BuildError::Usage(err.to_string()))?;
         let manifest_digest = store.write_blob(&manifest_bytes)?;
         Ok(StoredImage {
-            manifest: kiln_oci::descriptor(media_type::OCI_MANIFEST, &manifest_digest, manifest_bytes.len() as u64),
+            manifest: kiln_oci::descriptor(
+                media_type::OCI_MANIFEST,
+                &manifest_digest,
+                manifest_bytes.len() as u64,
+            ),
             config_digest,
         })
     }

@@ -36,7 +36,9 @@ pub fn image_from_layout(store: &Store, dir: &Path, reference: Option<&str>) -> 
                 dir.display()
             )))
         }
-        [first, rest @ ..] if rest.iter().all(|other| other.digest() == first.digest()) => (*first).clone(),
+        [first, rest @ ..] if rest.iter().all(|other| other.digest() == first.digest()) => {
+            (*first).clone()
+        }
         _ => {
             return Err(BuildError::Usage(format!(
                 "the OCI layout {} holds several images: name one with oci-layout://DIR:TAG",
@@ -57,15 +59,19 @@ pub fn image_from_layout(store: &Store, dir: &Path, reference: Option<&str>) -> 
             .iter()
             .find(|entry| {
                 entry.platform().as_ref().is_some_and(|platform| {
-                    platform.os().to_string() == host.os && platform.architecture().to_string() == host.architecture
+                    platform.os().to_string() == host.os
+                        && platform.architecture().to_string() == host.architecture
                 })
             })
-            .ok_or_else(|| BuildError::Usage(format!("image index {digest} has no image for {host}")))?;
+            .ok_or_else(|| {
+                BuildError::Usage(format!("image index {digest} has no image for {host}"))
+            })?;
         digest = kiln_oci::descriptor_digest(chosen)?;
         import(store, dir, &digest)?;
     }
-    let manifest = kiln_oci::oci_spec::image::ImageManifest::from_reader(store.read_blob(&digest)?.as_slice())
-        .map_err(|err| BuildError::Usage(format!("invalid image manifest {digest}: {err}")))?;
+    let manifest =
+        kiln_oci::oci_spec::image::ImageManifest::from_reader(store.read_blob(&digest)?.as_slice())
+            .map_err(|err| BuildError::Usage(format!("invalid image manifest {digest}: {err}")))?;
     import(store, dir, &kiln_oci::descriptor_digest(manifest.config())?)?;
     for layer in manifest.layers() {
         import(store, dir, &kiln_oci::descriptor_digest(layer)?)?;
@@ -78,13 +84,20 @@ fn read_index(path: &Path) -> Result<ImageIndex> {
         path: path.to_path_buf(),
         source,
     })?;
-    ImageIndex::from_reader(bytes.as_slice())
-        .map_err(|err| BuildError::Usage(format!("invalid OCI layout index {}: {err}", path.display())))
+    ImageIndex::from_reader(bytes.as_slice()).map_err(|err| {
+        BuildError::Usage(format!(
+            "invalid OCI layout index {}: {err}",
+            path.display()
+        ))
+    })
 }
 
 fn import(store: &Store, dir: &Path, digest: &Digest) -> Result<()> {
     if !store.has_blob(digest) {
-        let path = dir.join("blobs").join(digest.algorithm()).join(digest.hex());
+        let path = dir
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex());
         store.import_file(&path, digest)?;
     }
     Ok(())

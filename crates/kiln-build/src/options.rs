@@ -68,19 +68,30 @@ impl NamedContext {
             }
             // A tag follows the last ':' unless that ':' is part of the path.
             return Ok(match rest.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => NamedContext::OciLayout {
-                    dir: PathBuf::from(dir),
-                    reference: Some(tag.to_string()),
-                },
+                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
+                    NamedContext::OciLayout {
+                        dir: PathBuf::from(dir),
+                        reference: Some(tag.to_string()),
+                    }
+                }
                 _ => NamedContext::OciLayout {
                     dir: PathBuf::from(rest),
                     reference: None,
                 },
             });
         }
-        for scheme in ["docker-image://", "target:", "http://", "https://", "git@", "git://"] {
+        for scheme in [
+            "docker-image://",
+            "target:",
+            "http://",
+            "https://",
+            "git@",
+            "git://",
+        ] {
             if value.starts_with(scheme) {
-                return Err(format!("build context source {scheme} is not supported yet"));
+                return Err(format!(
+                    "build context source {scheme} is not supported yet"
+                ));
             }
         }
         Ok(NamedContext::Local(PathBuf::from(value)))
@@ -119,7 +130,9 @@ impl Output {
             "oci" => Ok(Output::OciArchive(dest)),
             "oci-dir" => Ok(Output::OciDir(dest)),
             "docker" => Ok(Output::DockerArchive(dest)),
-            other => Err(format!("output type {other:?} is not supported (use oci, oci-dir or docker)")),
+            other => Err(format!(
+                "output type {other:?} is not supported (use oci, oci-dir or docker)"
+            )),
         }
     }
 }
@@ -130,24 +143,46 @@ mod tests {
 
     #[test]
     fn parses_outputs() {
-        assert_eq!(Output::parse("type=oci,dest=a.tar"), Ok(Output::OciArchive("a.tar".into())));
-        assert_eq!(Output::parse("dest=d,type=oci-dir"), Ok(Output::OciDir("d".into())));
-        assert_eq!(Output::parse("type=docker,dest=x"), Ok(Output::DockerArchive("x".into())));
-        assert!(Output::parse("type=registry,dest=x").unwrap_err().contains("registry"));
+        assert_eq!(
+            Output::parse("type=oci,dest=a.tar"),
+            Ok(Output::OciArchive("a.tar".into()))
+        );
+        assert_eq!(
+            Output::parse("dest=d,type=oci-dir"),
+            Ok(Output::OciDir("d".into()))
+        );
+        assert_eq!(
+            Output::parse("type=docker,dest=x"),
+            Ok(Output::DockerArchive("x".into()))
+        );
+        assert!(Output::parse("type=registry,dest=x")
+            .unwrap_err()
+            .contains("registry"));
         assert!(Output::parse("type=oci").unwrap_err().contains("dest"));
-        assert!(Output::parse("type=oci,dest=x,compression=zstd").unwrap_err().contains("compression"));
+        assert!(Output::parse("type=oci,dest=x,compression=zstd")
+            .unwrap_err()
+            .contains("compression"));
     }
 
     #[test]
     fn parses_named_contexts() {
-        assert_eq!(NamedContext::parse("../dir"), Ok(NamedContext::Local("../dir".into())));
+        assert_eq!(
+            NamedContext::parse("../dir"),
+            Ok(NamedContext::Local("../dir".into()))
+        );
         assert_eq!(
             NamedContext::parse("oci-layout://./l:v1"),
-            Ok(NamedContext::OciLayout { dir: "./l".into(), reference: Some("v1".into()) })
+            Ok(NamedContext::OciLayout {
+                dir: "./l".into(),
+                reference: Some("v1".into())
+            })
         );
         assert_eq!(
             NamedContext::parse("oci-layout:///abs/l"),
-            Ok(NamedContext::OciLayout { dir: "/abs/l".into(), reference: None })
+            Ok(NamedContext::OciLayout {
+                dir: "/abs/l".into(),
+                reference: None
+            })
         );
         assert!(NamedContext::parse("docker-image://alpine").is_err());
     }

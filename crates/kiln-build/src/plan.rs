@@ -80,13 +80,22 @@ pub fn plan(
             stages
                 .iter()
                 .position(|stage| stage.name.as_deref() == Some(lower.as_str()))
-                .ok_or_else(|| BuildError::Usage(format!("target stage {name:?} could not be found")))?
+                .ok_or_else(|| {
+                    BuildError::Usage(format!("target stage {name:?} could not be found"))
+                })?
         }
     };
 
     let mut order = Vec::new();
     let mut visiting = BTreeSet::new();
-    visit(&stages, target_index, &meta_env, escape, &mut visiting, &mut order)?;
+    visit(
+        &stages,
+        target_index,
+        &meta_env,
+        escape,
+        &mut visiting,
+        &mut order,
+    )?;
     Ok(Plan {
         stages,
         order,
@@ -116,7 +125,12 @@ pub fn find_stage(stages: &[Stage], name: &str, before: usize, allow_index: bool
 }
 
 /// The stages `stage` reads from: its base and `COPY --from` sources.
-fn dependencies(stages: &[Stage], index: usize, meta_env: &[(String, String)], escape: char) -> Result<Vec<usize>> {
+fn dependencies(
+    stages: &[Stage],
+    index: usize,
+    meta_env: &[(String, String)],
+    escape: char,
+) -> Result<Vec<usize>> {
     let stage = &stages[index];
     let mut deps = Vec::new();
     let base = expand_word(&stage.base, &meta_env, escape)
@@ -157,7 +171,10 @@ fn visit(
         return Ok(());
     }
     if !visiting.insert(index) {
-        return Err(step_error(stages[index].span, "circular dependency between stages"));
+        return Err(step_error(
+            stages[index].span,
+            "circular dependency between stages",
+        ));
     }
     for dep in dependencies(stages, index, meta_env, escape)? {
         visit(stages, dep, meta_env, escape, visiting, order)?;
@@ -187,13 +204,21 @@ mod tests {
         assert_eq!(plan.order, vec![0, 1, 3]);
         let plan2 = super::plan(stages_of(text), &BTreeMap::new(), None, &host(), '\\').unwrap();
         assert_eq!(plan2.order, vec![0, 1, 3]);
-        let plan3 = super::plan(stages_of(text), &BTreeMap::new(), Some("C"), &host(), '\\').unwrap();
+        let plan3 =
+            super::plan(stages_of(text), &BTreeMap::new(), Some("C"), &host(), '\\').unwrap();
         assert_eq!(plan3.order, vec![2]);
     }
 
     #[test]
     fn unknown_target_is_an_error() {
-        let err = plan(stages_of("FROM scratch\n"), &BTreeMap::new(), Some("nope"), &host(), '\\').unwrap_err();
+        let err = plan(
+            stages_of("FROM scratch\n"),
+            &BTreeMap::new(),
+            Some("nope"),
+            &host(),
+            '\\',
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
     }
 
@@ -203,7 +228,13 @@ mod tests {
         let mut args = BTreeMap::new();
         args.insert("A".to_string(), "uno".to_string());
         let plan = plan(stages_of(text), &args, None, &host(), '\\').unwrap();
-        let get = |name: &str| plan.meta_env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let get = |name: &str| {
+            plan.meta_env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         assert_eq!(get("A").as_deref(), Some("uno"));
         assert_eq!(get("B").as_deref(), Some("uno-two"));
         assert_eq!(get("C"), None);

@@ -31,7 +31,12 @@ impl Tree {
 }
 
 /// Where `COPY --from=NAME` reads.
-pub fn from_tree(engine: &mut Engine<'_>, stage_index: usize, from: &str, span: Span) -> Result<Rc<Tree>> {
+pub fn from_tree(
+    engine: &mut Engine<'_>,
+    stage_index: usize,
+    from: &str,
+    span: Span,
+) -> Result<Rc<Tree>> {
     if let Some(found) = find_stage(&engine.plan.stages, from, stage_index, true) {
         let key = format!("stage:{found}");
         if let Some(tree) = engine.trees.get(&key) {
@@ -56,7 +61,8 @@ pub fn from_tree(engine: &mut Engine<'_>, stage_index: usize, from: &str, span: 
                 Rc::new(Tree::new(snapshot, None))
             }
             NamedContext::OciLayout { dir, reference } => {
-                let image = crate::layout::image_from_layout(engine.store, &dir, reference.as_deref())?;
+                let image =
+                    crate::layout::image_from_layout(engine.store, &dir, reference.as_deref())?;
                 return image_tree(engine, key, &image, span);
             }
         };
@@ -64,7 +70,10 @@ pub fn from_tree(engine: &mut Engine<'_>, stage_index: usize, from: &str, span: 
         return Ok(tree);
     }
     if from.parse::<usize>().is_ok() {
-        return Err(step_error(span, format!("--from={from}: no stage with that index before this one")));
+        return Err(step_error(
+            span,
+            format!("--from={from}: no stage with that index before this one"),
+        ));
     }
     let image = crate::dispatch::from::image_from_store(engine.store, from)
         .map_err(|err| step_error(span, format!("--from={from}: {err}")))?;

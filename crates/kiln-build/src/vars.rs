@@ -109,7 +109,13 @@ mod tests {
         let mut vars = Vars::from_env_list(&["A=1".into(), "B=2".into(), "A=3".into()]);
         assert_eq!(vars.get("A"), Some("3"));
         vars.set("B", "x=y");
-        assert_eq!(vars.0, vec![("A".to_string(), "3".to_string()), ("B".to_string(), "x=y".to_string())]);
+        assert_eq!(
+            vars.0,
+            vec![
+                ("A".to_string(), "3".to_string()),
+                ("B".to_string(), "x=y".to_string())
+            ]
+        );
     }
 
     #[test]

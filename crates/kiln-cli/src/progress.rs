@@ -22,7 +22,11 @@ impl ProgressMode {
     /// Parses `--progress auto|tty|plain`.
     pub fn parse(value: &str) -> anyhow::Result<ProgressMode> {
         match value {
-            "auto" => Ok(if std::io::stderr().is_terminal() { ProgressMode::Tty } else { ProgressMode::Plain }),
+            "auto" => Ok(if std::io::stderr().is_terminal() {
+                ProgressMode::Tty
+            } else {
+                ProgressMode::Plain
+            }),
             "tty" => Ok(ProgressMode::Tty),
             "plain" => Ok(ProgressMode::Plain),
             other => bail!("invalid --progress {other:?}: use auto, tty or plain"),
@@ -49,7 +53,8 @@ struct State {
 
 impl Renderer {
     pub fn new(mode: ProgressMode) -> Renderer {
-        let color = mode == ProgressMode::Tty && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+        let color = mode == ProgressMode::Tty
+            && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         Renderer {
             mode,
             color,
@@ -59,7 +64,10 @@ impl Renderer {
 
     /// Ends a live line left open by a failed step.
     pub fn finish(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if state.live.take().is_some() {
             let _ = writeln!(std::io::stderr(), " {}", self.paint("31", "ERROR"));
         }
@@ -76,13 +84,20 @@ impl Renderer {
 
 impl Progress for Renderer {
     fn event(&self, event: Event) {
-        let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut err = std::io::stderr().lock();
         match (self.mode, event) {
             (_, Event::StepStarted { id, label, text }) => {
                 let number = state.numbers.len() + 1;
                 state.numbers.insert(id, number);
-                let title = if label == "export" { text } else { format!("[{label}] {text}") };
+                let title = if label == "export" {
+                    text
+                } else {
+                    format!("[{label}] {text}")
+                };
                 state.titles.insert(id, title.clone());
                 match self.mode {
                     ProgressMode::Plain => {
@@ -94,18 +109,45 @@ impl Progress for Renderer {
                     }
                 }
             }
-            (ProgressMode::Plain, Event::StepDone { id, duration, cached }) => {
+            (
+                ProgressMode::Plain,
+                Event::StepDone {
+                    id,
+                    duration,
+                    cached,
+                },
+            ) => {
                 let number = state.numbers.get(&id).copied().unwrap_or(0);
-                let status = if cached { "CACHED".to_string() } else { format!("DONE {:.1}s", duration.as_secs_f64()) };
+                let status = if cached {
+                    "CACHED".to_string()
+                } else {
+                    format!("DONE {:.1}s", duration.as_secs_f64())
+                };
                 let _ = writeln!(err, "#{number} {status}");
             }
-            (ProgressMode::Tty, Event::StepDone { id, duration, cached }) => {
+            (
+                ProgressMode::Tty,
+                Event::StepDone {
+                    id,
+                    duration,
+                    cached,
+                },
+            ) => {
                 let title = state.titles.get(&id).cloned().unwrap_or_default();
-                let status = if cached { "CACHED".to_string() } else { format!("{:.1}s", duration.as_secs_f64()) };
+                let status = if cached {
+                    "CACHED".to_string()
+                } else {
+                    format!("{:.1}s", duration.as_secs_f64())
+                };
                 if state.live == Some(id) {
                     let _ = write!(err, "\r\x1b[2K");
                 }
-                let _ = writeln!(err, "{} {title} {}", self.paint("32", "=>"), self.paint("2", &status));
+                let _ = writeln!(
+                    err,
+                    "{} {title} {}",
+                    self.paint("32", "=>"),
+                    self.paint("2", &status)
+                );
                 state.live = None;
             }
             (ProgressMode::Plain, Event::StepLog { id, line }) => {

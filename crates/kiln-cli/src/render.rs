@@ -12,14 +12,24 @@ pub fn build_error(err: &BuildError, file_name: &str, text: &[u8]) -> String {
         let _ = writeln!(out, "error: {}", chain(err));
         return out;
     };
-    let _ = writeln!(out, "error: {file_name}:{}:{}: {}", span.start_line, span.start_col.max(1), chain(err));
+    let _ = writeln!(
+        out,
+        "error: {file_name}:{}:{}: {}",
+        span.start_line,
+        span.start_col.max(1),
+        chain(err)
+    );
     let source = String::from_utf8_lossy(text);
     let lines: Vec<&str> = source.lines().collect();
     let first = span.start_line.saturating_sub(1).max(1);
     let last = span.end_line.max(span.start_line).min(span.start_line + 8);
     let _ = writeln!(out, "--------------------");
     for number in first..=last.min(lines.len()) {
-        let marker = if number >= span.start_line && number <= span.end_line { ">>>" } else { "   " };
+        let marker = if number >= span.start_line && number <= span.end_line {
+            ">>>"
+        } else {
+            "   "
+        };
         let _ = writeln!(out, " {number:>3} | {marker} {}", lines[number - 1]);
     }
     let _ = writeln!(out, "--------------------");

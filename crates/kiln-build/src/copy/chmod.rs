@@ -23,7 +23,8 @@ impl Chmod {
     /// Parses a `--chmod` value.
     pub fn parse(value: &str) -> Result<Chmod, String> {
         if !value.is_empty() && value.chars().all(|ch| ch.is_digit(8)) {
-            let mode = u32::from_str_radix(value, 8).map_err(|err| format!("invalid --chmod {value:?}: {err}"))?;
+            let mode = u32::from_str_radix(value, 8)
+                .map_err(|err| format!("invalid --chmod {value:?}: {err}"))?;
             if mode > 0o7777 {
                 return Err(format!("invalid --chmod {value:?}: mode out of range"));
             }
@@ -31,7 +32,10 @@ impl Chmod {
         }
         let mut clauses = Vec::new();
         for part in value.split(',') {
-            clauses.push(parse_clause(part).ok_or_else(|| format!("invalid --chmod {value:?}: bad clause {part:?}"))?);
+            clauses.push(
+                parse_clause(part)
+                    .ok_or_else(|| format!("invalid --chmod {value:?}: bad clause {part:?}"))?,
+            );
         }
         Ok(Chmod::Symbolic(clauses))
     }
@@ -40,7 +44,9 @@ impl Chmod {
     pub fn apply(&self, mode: u32, is_dir: bool) -> u32 {
         match self {
             Chmod::Octal(mode) => *mode,
-            Chmod::Symbolic(clauses) => clauses.iter().fold(mode, |mode, clause| clause.apply(mode, is_dir)),
+            Chmod::Symbolic(clauses) => clauses
+                .iter()
+                .fold(mode, |mode, clause| clause.apply(mode, is_dir)),
         }
     }
 }
@@ -124,7 +130,11 @@ mod tests {
         ];
         for (text, before, is_dir, after) in cases {
             let chmod = Chmod::parse(text).unwrap();
-            assert_eq!(chmod.apply(*before, *is_dir), *after, "{text} on {before:o}");
+            assert_eq!(
+                chmod.apply(*before, *is_dir),
+                *after,
+                "{text} on {before:o}"
+            );
         }
     }
 

@@ -5,7 +5,11 @@
 ///
 /// A user alone gives its primary group (for a name) or the same number (for
 /// an id). Names need the files; an image without them (scratch) can only use ids.
-pub fn resolve_chown(value: &str, passwd: Option<&[u8]>, group: Option<&[u8]>) -> Result<(u32, u32), String> {
+pub fn resolve_chown(
+    value: &str,
+    passwd: Option<&[u8]>,
+    group: Option<&[u8]>,
+) -> Result<(u32, u32), String> {
     let (user, group_name) = match value.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (value, None),
@@ -32,7 +36,9 @@ pub fn resolve_chown(value: &str, passwd: Option<&[u8]>, group: Option<&[u8]>) -
 }
 
 fn lines(file: Option<&[u8]>) -> impl Iterator<Item = Vec<&str>> {
-    let text = file.and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or("");
+    let text = file
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .unwrap_or("");
     text.lines()
         .filter(|line| !line.trim_start().starts_with('#'))
         .map(|line| line.split(':').collect())

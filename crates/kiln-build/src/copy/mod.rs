@@ -55,7 +55,10 @@ pub struct CopySpec<'a> {
 }
 
 /// Computes the layer entries of a COPY/ADD. Returns the entries and warnings.
-pub fn copy_entries(sources: &[Source<'_>], spec: &CopySpec<'_>) -> Result<(Vec<LayerEntry>, Vec<String>), String> {
+pub fn copy_entries(
+    sources: &[Source<'_>],
+    spec: &CopySpec<'_>,
+) -> Result<(Vec<LayerEntry>, Vec<String>), String> {
     let mut builder = Builder {
         spec,
         entries: BTreeMap::new(),
@@ -65,7 +68,11 @@ pub fn copy_entries(sources: &[Source<'_>], spec: &CopySpec<'_>) -> Result<(Vec<
         || sources.len() > 1
         || sources.iter().any(|source| match source {
             Source::Tree { tree, selected } => {
-                selected.path.is_empty() || matches!(tree.get(&selected.path).map(|e| &e.kind), Some(ContextKind::Dir))
+                selected.path.is_empty()
+                    || matches!(
+                        tree.get(&selected.path).map(|e| &e.kind),
+                        Some(ContextKind::Dir)
+                    )
             }
             Source::Inline { .. } => false,
         })
@@ -74,7 +81,11 @@ pub fn copy_entries(sources: &[Source<'_>], spec: &CopySpec<'_>) -> Result<(Vec<
     for source in sources {
         match source {
             Source::Inline { name, content } => {
-                let target = if copies_into_dir { paths::join(&dest, name) } else { dest.clone() };
+                let target = if copies_into_dir {
+                    paths::join(&dest, name)
+                } else {
+                    dest.clone()
+                };
                 builder.add_parents(&target);
                 builder.insert(LayerEntry {
                     path: target,
@@ -82,21 +93,32 @@ pub fn copy_entries(sources: &[Source<'_>], spec: &CopySpec<'_>) -> Result<(Vec<
                         size: content.len() as u64,
                         content: Content::Bytes(content.clone()),
                     },
-                    mode: spec.chmod.as_ref().map_or(0o644, |chmod| chmod.apply(0o644, false)),
+                    mode: spec
+                        .chmod
+                        .as_ref()
+                        .map_or(0o644, |chmod| chmod.apply(0o644, false)),
                     uid: spec.owner.0,
                     gid: spec.owner.1,
-                    mtime: spec.clamp_mtime.unwrap_or(spec.created_mtime).min(spec.created_mtime),
+                    mtime: spec
+                        .clamp_mtime
+                        .unwrap_or(spec.created_mtime)
+                        .min(spec.created_mtime),
                     xattrs: BTreeMap::new(),
                 });
             }
-            Source::Tree { tree, selected } => builder.add_tree(tree, selected, &dest, copies_into_dir)?,
+            Source::Tree { tree, selected } => {
+                builder.add_tree(tree, selected, &dest, copies_into_dir)?
+            }
         }
     }
     Ok((builder.entries.into_values().collect(), builder.warnings))
 }
 
 fn base_is_dir(base: Option<&FsIndex>, path: &str) -> bool {
-    path.is_empty() || base.and_then(|index| index.resolve(path)).is_some_and(|(_, entry)| matches!(entry.kind, IndexKind::Dir))
+    path.is_empty()
+        || base
+            .and_then(|index| index.resolve(path))
+            .is_some_and(|(_, entry)| matches!(entry.kind, IndexKind::Dir))
 }
 
 struct Builder<'a> {
@@ -160,16 +182,28 @@ impl Builder<'_> {
     }
 
     fn excluded(&self, full: &str, relative: &str) -> bool {
-        self.spec
-            .exclude
-            .as_ref()
-            .is_some_and(|matcher| matcher.is_excluded(full) || (!relative.is_empty() && matcher.is_excluded(relative)))
+        self.spec.exclude.as_ref().is_some_and(|matcher| {
+            matcher.is_excluded(full) || (!relative.is_empty() && matcher.is_excluded(relative))
+        })
     }
 
-    fn add_tree(&mut self, tree: &Snapshot, selected: &Selected, dest: &str, into_dir: bool) -> Result<(), String> {
+    fn add_tree(
+        &mut self,
+        tree: &Snapshot,
+        selected: &Selected,
+        dest: &str,
+        into_dir: bool,
+    ) -> Result<(), String> {
         let root_is_dir = selected.path.is_empty()
-            || matches!(tree.get(&selected.path).map(|entry| &entry.kind), Some(ContextKind::Dir));
-        let kept = if self.spec.parents { paths::clean(&selected.named) } else { String::new() };
+            || matches!(
+                tree.get(&selected.path).map(|entry| &entry.kind),
+                Some(ContextKind::Dir)
+            );
+        let kept = if self.spec.parents {
+            paths::clean(&selected.named)
+        } else {
+            String::new()
+        };
         if root_is_dir {
             let target_root = paths::join(dest, &kept);
             if !target_root.is_empty() && !self.exists_in_base(&target_root) {
@@ -178,10 +212,18 @@ impl Builder<'_> {
                     let mode = self.mode(entry.mode, true);
                     self.insert(self.dir_entry(target_root.clone(), mode, entry.mtime));
                 } else {
-                    self.insert(self.dir_entry(target_root.clone(), 0o755, self.spec.created_mtime));
+                    self.insert(self.dir_entry(
+                        target_root.clone(),
+                        0o755,
+                        self.spec.created_mtime,
+                    ));
                 }
             }
-            let prefix = if selected.path.is_empty() { String::new() } else { format!("{}/", selected.path) };
+            let prefix = if selected.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", selected.path)
+            };
             let descendants: Vec<_> = tree
                 .entries()
                 .filter(|entry| entry.path.starts_with(&prefix) && entry.path != selected.path)
@@ -231,15 +273,23 @@ impl Builder<'_> {
                 size: entry.size,
                 content: Content::Path(tree.abs_path(&entry.path)),
             },
-            ContextKind::Symlink { target } => EntryKind::Symlink { target: target.clone() },
+            ContextKind::Symlink { target } => EntryKind::Symlink {
+                target: target.clone(),
+            },
             ContextKind::Other => {
-                self.warnings
-                    .push(format!("skipping {}: not a regular file, directory or symlink", entry.path));
+                self.warnings.push(format!(
+                    "skipping {}: not a regular file, directory or symlink",
+                    entry.path
+                ));
                 return;
             }
         };
         let is_dir = matches!(kind, EntryKind::Dir);
-        let mode = if matches!(kind, EntryKind::Symlink { .. }) { 0o777 } else { self.mode(entry.mode, is_dir) };
+        let mode = if matches!(kind, EntryKind::Symlink { .. }) {
+            0o777
+        } else {
+            self.mode(entry.mode, is_dir)
+        };
         self.insert(LayerEntry {
             path: target,
             kind,
@@ -251,3 +301,6 @@ impl Builder<'_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

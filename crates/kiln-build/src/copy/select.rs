@@ -16,7 +16,11 @@ pub struct Selected {
 
 /// Follows symlinks in every component of `path`, chroot-style, inside the tree.
 pub fn resolve(tree: &Snapshot, path: &str) -> Option<String> {
-    let mut pending: Vec<String> = path.split('/').filter(|part| !part.is_empty()).map(String::from).collect();
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .map(String::from)
+        .collect();
     pending.reverse();
     let mut current = String::new();
     let mut hops = 0;
@@ -40,8 +44,11 @@ pub fn resolve(tree: &Snapshot, path: &str) -> Option<String> {
                 if target.starts_with('/') {
                     current.clear();
                 }
-                let mut parts: Vec<String> =
-                    target.split('/').filter(|part| !part.is_empty()).map(String::from).collect();
+                let mut parts: Vec<String> = target
+                    .split('/')
+                    .filter(|part| !part.is_empty())
+                    .map(String::from)
+                    .collect();
                 parts.reverse();
                 pending.extend(parts);
             }

@@ -28,44 +28,80 @@ pub fn write_layer(engine: &Engine<'_>, entries: Vec<LayerEntry>) -> Result<Laye
 
 fn is_url(source: &str) -> bool {
     let lower = source.to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("git@") || lower.starts_with("git://")
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("git@")
+        || lower.starts_with("git://")
 }
 
-pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &Command, args: &CopyArgs) -> Result<()> {
+pub fn dispatch_copy(
+    engine: &mut Engine<'_>,
+    state: &mut StageState,
+    command: &Command,
+    args: &CopyArgs,
+) -> Result<()> {
     let span = command.span;
     let keyword = if args.is_add { "ADD" } else { "COPY" };
     let vars = state.vars();
     let expand = |word: &str| vars.expand(word, engine.escape, span);
     let dest_word = expand(&args.dest)?;
-    let workdir = state.image.config.config.working_dir.clone().unwrap_or_else(|| "/".to_string());
+    let workdir = state
+        .image
+        .config
+        .config
+        .working_dir
+        .clone()
+        .unwrap_or_else(|| "/".to_string());
     let mut dest = paths::absolute(&workdir, &dest_word);
     let names_dir = dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.");
     if names_dir && !dest.ends_with('/') {
         dest.push('/');
     }
     let from = args.from.as_deref().map(expand).transpose()?;
-    let chown = args.chown.as_deref().map(expand).transpose()?.filter(|value| !value.is_empty());
+    let chown = args
+        .chown
+        .as_deref()
+        .map(expand)
+        .transpose()?
+        .filter(|value| !value.is_empty());
     let chmod_text = args.chmod.as_deref().map(expand).transpose()?;
     let chmod = chmod_text
         .as_deref()
         .map(Chmod::parse)
         .transpose()
         .map_err(|message| step_error(span, message))?;
-    let excludes: Vec<String> = args.exclude.iter().map(|pattern| expand(pattern)).collect::<Result<_>>()?;
+    let excludes: Vec<String> = args
+        .exclude
+        .iter()
+        .map(|pattern| expand(pattern))
+        .collect::<Result<_>>()?;
     if args.keep_git_dir.is_some() {
-        return Err(step_error(span, "ADD --keep-git-dir is not supported: kiln cannot add git repositories yet"));
+        return Err(step_error(
+            span,
+            "ADD --keep-git-dir is not supported: kiln cannot add git repositories yet",
+        ));
     }
 
     let mut words = Vec::new();
     let mut inline = Vec::new();
     for source in &args.sources {
         if let Some(name) = source.strip_prefix("<<") {
-            let name = name.trim_start_matches('-').trim_matches(|ch| ch == '"' || ch == '\'');
+            let name = name
+                .trim_start_matches('-')
+                .trim_matches(|ch| ch == '"' || ch == '\'');
             if let Some(heredoc) = args.heredocs.iter().find(|heredoc| heredoc.name == name) {
                 let mut body = heredoc.content.clone();
                 if heredoc.chomp {
-                    body = body.lines().map(|line| line.trim_start_matches('\t')).collect::<Vec<_>>().join("\n")
-                        + if heredoc.content.ends_with('\n') { "\n" } else { "" };
+                    body = body
+                        .lines()
+                        .map(|line| line.trim_start_matches('\t'))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + if heredoc.content.ends_with('\n') {
+                            "\n"
+                        } else {
+                            ""
+                        };
                 }
                 if heredoc.expand {
                     body = expand_heredoc_body(&body, &vars, engine.escape, span)?;
@@ -84,7 +120,10 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
         words.push(word);
     }
     if args.checksum.is_some() {
-        return Err(step_error(span, "ADD --checksum is only valid for http(s) sources"));
+        return Err(step_error(
+            span,
+            "ADD --checksum is only valid for http(s) sources",
+        ));
     }
 
     let tree: Rc<Tree> = match &from {
@@ -94,8 +133,14 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
     let mut selected = Vec::new();
     for word in &words {
         let found = select(&tree.snapshot, word).map_err(|message| {
-            let origin = from.as_deref().map_or_else(|| "the build context".to_string(), |from| format!("{from:?}"));
-            step_error(span, format!("{keyword} failed: source {message} in {origin}"))
+            let origin = from.as_deref().map_or_else(
+                || "the build context".to_string(),
+                |from| format!("{from:?}"),
+            );
+            step_error(
+                span,
+                format!("{keyword} failed: source {message} in {origin}"),
+            )
         })?;
         selected.extend(found);
     }
@@ -105,7 +150,9 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
     let mut archives: Vec<(usize, Tree)> = Vec::new();
     if unpack {
         for (position, item) in selected.iter().enumerate() {
-            if let Some(tree) = crate::archive::extract_if_archive(engine, &tree.snapshot, &item.path, span)? {
+            if let Some(tree) =
+                crate::archive::extract_if_archive(engine, &tree.snapshot, &item.path, span)?
+            {
                 archives.push((position, tree));
             }
         }
@@ -135,11 +182,19 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
 
     let index = state.fs_index(engine.store)?;
     let owner = match &chown {
-        Some(value) => crate::copy::chown::resolve_chown(value, index.captured("etc/passwd"), index.captured("etc/group"))
-            .map_err(|message| step_error(span, message))?,
+        Some(value) => crate::copy::chown::resolve_chown(
+            value,
+            index.captured("etc/passwd"),
+            index.captured("etc/group"),
+        )
+        .map_err(|message| step_error(span, message))?,
         None => (0, 0),
     };
-    let exclude = if excludes.is_empty() { None } else { Some(IgnoreMatcher::new(&excludes)?) };
+    let exclude = if excludes.is_empty() {
+        None
+    } else {
+        Some(IgnoreMatcher::new(&excludes)?)
+    };
     let spec = CopySpec {
         dest: dest.clone(),
         owner,
@@ -150,7 +205,8 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
         created_mtime: engine.options.source_date_epoch.unwrap_or(0),
         base: if args.link { None } else { Some(index) },
     };
-    let (entries, warnings) = copy_entries(&sources, &spec).map_err(|message| step_error(span, format!("{keyword} failed: {message}")))?;
+    let (entries, warnings) = copy_entries(&sources, &spec)
+        .map_err(|message| step_error(span, format!("{keyword} failed: {message}")))?;
     drop(sources);
     for warning in warnings {
         engine.warn(warning);
@@ -177,8 +233,17 @@ pub fn dispatch_copy(engine: &mut Engine<'_>, state: &mut StageState, command: &
     for pattern in &excludes {
         text.push(format!("--exclude={pattern}"));
     }
-    text.extend(args.sources.iter().zip(std::iter::repeat(())).map(|(source, ())| source.clone()));
+    text.extend(
+        args.sources
+            .iter()
+            .zip(std::iter::repeat(()))
+            .map(|(source, ())| source.clone()),
+    );
     text.push(dest_word);
-    state.history(&engine.created, format!("{} # buildkit", text.join(" ")), false);
+    state.history(
+        &engine.created,
+        format!("{} # buildkit", text.join(" ")),
+        false,
+    );
     Ok(())
 }

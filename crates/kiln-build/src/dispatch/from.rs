@@ -21,8 +21,12 @@ pub fn base_image(engine: &mut Engine<'_>, stage: &Stage) -> Result<Image> {
     }
     if let Some(platform) = &stage.platform {
         let platform = vars.expand(platform, engine.escape, stage.span)?;
-        let parsed = kiln_oci::Platform::parse(&platform)
-            .map_err(|err| step_error(stage.span, format!("invalid --platform {platform:?}: {err}")))?;
+        let parsed = kiln_oci::Platform::parse(&platform).map_err(|err| {
+            step_error(
+                stage.span,
+                format!("invalid --platform {platform:?}: {err}"),
+            )
+        })?;
         if parsed.os != engine.platform.os || parsed.architecture != engine.platform.architecture {
             return Err(step_error(
                 stage.span,
@@ -83,7 +87,11 @@ pub fn image_from_store(store: &Store, name: &str) -> Result<Image> {
             return Image::from_manifest(store, digest);
         }
     } else {
-        for candidate in [reference.familiar(), reference.to_string(), name.to_string()] {
+        for candidate in [
+            reference.familiar(),
+            reference.to_string(),
+            name.to_string(),
+        ] {
             if let Some(descriptor) = store.resolve_tag(&candidate)? {
                 return Image::from_manifest(store, &kiln_oci::descriptor_digest(&descriptor)?);
             }

@@ -26,11 +26,15 @@ pub fn dispatch(engine: &mut Engine<'_>, state: &mut StageState, command: &Comma
         CommandKind::Label(pairs) => metadata::dispatch_label(engine, state, command, pairs),
         CommandKind::User(user) => metadata::dispatch_user(engine, state, command, user),
         CommandKind::Cmd(cmd) => metadata::dispatch_cmd(engine, state, cmd),
-        CommandKind::Entrypoint(entrypoint) => metadata::dispatch_entrypoint(engine, state, entrypoint),
+        CommandKind::Entrypoint(entrypoint) => {
+            metadata::dispatch_entrypoint(engine, state, entrypoint)
+        }
         CommandKind::Shell(shell) => metadata::dispatch_shell(engine, state, shell),
         CommandKind::Expose(ports) => metadata::dispatch_expose(engine, state, command, ports),
         CommandKind::Volume(volumes) => metadata::dispatch_volume(engine, state, command, volumes),
-        CommandKind::StopSignal(signal) => metadata::dispatch_stopsignal(engine, state, command, signal),
+        CommandKind::StopSignal(signal) => {
+            metadata::dispatch_stopsignal(engine, state, command, signal)
+        }
         CommandKind::Healthcheck(check) => metadata::dispatch_healthcheck(engine, state, check),
         CommandKind::Onbuild(trigger) => metadata::dispatch_onbuild(engine, state, trigger),
         CommandKind::Maintainer(name) => metadata::dispatch_maintainer(engine, state, name),

@@ -11,12 +11,23 @@ use crate::error::{step_error, Result};
 use crate::paths;
 use crate::stage::StageState;
 
-pub fn dispatch_workdir(engine: &mut Engine<'_>, state: &mut StageState, command: &Command, path: &str) -> Result<()> {
+pub fn dispatch_workdir(
+    engine: &mut Engine<'_>,
+    state: &mut StageState,
+    command: &Command,
+    path: &str,
+) -> Result<()> {
     let path = state.vars().expand(path, engine.escape, command.span)?;
     if path.is_empty() {
         return Err(step_error(command.span, "WORKDIR cannot be empty"));
     }
-    let current = state.image.config.config.working_dir.clone().unwrap_or_else(|| "/".to_string());
+    let current = state
+        .image
+        .config
+        .config
+        .working_dir
+        .clone()
+        .unwrap_or_else(|| "/".to_string());
     let workdir = paths::absolute(&current, &path);
     state.image.config.config.working_dir = Some(workdir.clone());
     let relative = paths::clean(&workdir);
@@ -55,18 +66,33 @@ pub fn dispatch_workdir(engine: &mut Engine<'_>, state: &mut StageState, command
         let layer = super::copy::write_layer(engine, entries)?;
         state.push_layer(engine.store, layer)?;
     }
-    state.history(&engine.created, format!("WORKDIR {workdir}"), !created_layer);
+    state.history(
+        &engine.created,
+        format!("WORKDIR {workdir}"),
+        !created_layer,
+    );
     Ok(())
 }
 
 /// BuildKit creates a missing WORKDIR as the current USER.
 fn workdir_owner(engine: &Engine<'_>, state: &mut StageState) -> Result<(u32, u32)> {
-    let Some(user) = state.image.config.config.user.clone().filter(|user| !user.is_empty()) else {
+    let Some(user) = state
+        .image
+        .config
+        .config
+        .user
+        .clone()
+        .filter(|user| !user.is_empty())
+    else {
         return Ok((0, 0));
     };
     let index = state.fs_index(engine.store)?;
-    crate::copy::chown::resolve_chown(&user, index.captured("etc/passwd"), index.captured("etc/group"))
-        .map_err(|message| BuildError::Usage(format!("WORKDIR as USER {user}: {message}")))
+    crate::copy::chown::resolve_chown(
+        &user,
+        index.captured("etc/passwd"),
+        index.captured("etc/group"),
+    )
+    .map_err(|message| BuildError::Usage(format!("WORKDIR as USER {user}: {message}")))
 }
 
 use crate::error::BuildError;

@@ -54,7 +54,8 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
     let mode = ProgressMode::parse(&args.progress)?;
     let (dockerfile, dockerfile_path, display_name) = read_dockerfile(&args)?;
     let options = options_from(&args, dockerfile.clone(), dockerfile_path)?;
-    let store = kiln_store::Store::open(&root::store_root(root_flag)?).context("failed to open the store")?;
+    let store = kiln_store::Store::open(&root::store_root(root_flag)?)
+        .context("failed to open the store")?;
     let renderer = Renderer::new(mode);
     let result = kiln_build::build(&store, &options, &renderer);
     renderer.finish();
@@ -74,17 +75,23 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(Vec<u8>, Option<PathBuf>
     match &args.file {
         Some(path) if path == Path::new("-") => {
             let mut text = Vec::new();
-            std::io::stdin().read_to_end(&mut text).context("failed to read the Dockerfile from standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut text)
+                .context("failed to read the Dockerfile from standard input")?;
             Ok((text, None, "Dockerfile".into()))
         }
         Some(path) => {
-            let text = std::fs::read(path).with_context(|| format!("failed to read Dockerfile {}", path.display()))?;
-            let name = path.file_name().map_or("Dockerfile".into(), |name| name.to_string_lossy().into_owned());
+            let text = std::fs::read(path)
+                .with_context(|| format!("failed to read Dockerfile {}", path.display()))?;
+            let name = path.file_name().map_or("Dockerfile".into(), |name| {
+                name.to_string_lossy().into_owned()
+            });
             Ok((text, Some(path.clone()), name))
         }
         None => {
             let path = args.context.join("Dockerfile");
-            let text = std::fs::read(&path).with_context(|| format!("failed to read Dockerfile {}", path.display()))?;
+            let text = std::fs::read(&path)
+                .with_context(|| format!("failed to read Dockerfile {}", path.display()))?;
             Ok((text, Some(path), "Dockerfile".into()))
         }
     }
@@ -97,9 +104,16 @@ fn key_value(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-fn options_from(args: &BuildArgs, dockerfile: Vec<u8>, dockerfile_path: Option<PathBuf>) -> anyhow::Result<BuildOptions> {
+fn options_from(
+    args: &BuildArgs,
+    dockerfile: Vec<u8>,
+    dockerfile_path: Option<PathBuf>,
+) -> anyhow::Result<BuildOptions> {
     if !args.context.is_dir() {
-        bail!("build context {} is not a directory", args.context.display());
+        bail!(
+            "build context {} is not a directory",
+            args.context.display()
+        );
     }
     let mut build_args = BTreeMap::new();
     for value in &args.build_args {
@@ -114,27 +128,39 @@ fn options_from(args: &BuildArgs, dockerfile: Vec<u8>, dockerfile_path: Option<P
             }
         }
     }
-    let labels = args.labels.iter().map(|label| key_value(label, "--label")).collect::<anyhow::Result<_>>()?;
+    let labels = args
+        .labels
+        .iter()
+        .map(|label| key_value(label, "--label"))
+        .collect::<anyhow::Result<_>>()?;
     let mut build_contexts = BTreeMap::new();
     for value in &args.build_contexts {
         let (name, spec) = key_value(value, "--build-context")?;
-        let context = NamedContext::parse(&spec).map_err(|err| anyhow::anyhow!("invalid --build-context {value:?}: {err}"))?;
+        let context = NamedContext::parse(&spec)
+            .map_err(|err| anyhow::anyhow!("invalid --build-context {value:?}: {err}"))?;
         build_contexts.insert(name, context);
     }
     let tags = args
         .tags
         .iter()
-        .map(|tag| tag.parse::<Reference>().map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}")))
+        .map(|tag| {
+            tag.parse::<Reference>()
+                .map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}"))
+        })
         .collect::<anyhow::Result<_>>()?;
     let outputs = args
         .outputs
         .iter()
-        .map(|spec| Output::parse(spec).map_err(|err| anyhow::anyhow!("invalid --output {spec:?}: {err}")))
+        .map(|spec| {
+            Output::parse(spec).map_err(|err| anyhow::anyhow!("invalid --output {spec:?}: {err}"))
+        })
         .collect::<anyhow::Result<_>>()?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.is_empty() => {
-            Some(value.parse::<i64>().with_context(|| format!("invalid SOURCE_DATE_EPOCH {value:?}"))?)
-        }
+        Ok(value) if !value.is_empty() => Some(
+            value
+                .parse::<i64>()
+                .with_context(|| format!("invalid SOURCE_DATE_EPOCH {value:?}"))?,
+        ),
         _ => None,
     };
     let now = std::time::SystemTime::now()

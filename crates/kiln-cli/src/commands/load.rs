@@ -23,14 +23,22 @@ pub struct LoadArgs {
 }
 
 pub fn run(root_flag: Option<PathBuf>, args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let file = args.input.or(args.file).context("kiln load needs an archive: kiln load FILE")?;
+    let file = args
+        .input
+        .or(args.file)
+        .context("kiln load needs an archive: kiln load FILE")?;
     let tags = args
         .tags
         .iter()
-        .map(|tag| tag.parse::<Reference>().map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}")))
+        .map(|tag| {
+            tag.parse::<Reference>()
+                .map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = kiln_store::Store::open(&root::store_root(root_flag)?).context("failed to open the store")?;
-    let loaded = kiln_build::load::load(&store, &file, &tags).with_context(|| format!("failed to load {}", file.display()))?;
+    let store = kiln_store::Store::open(&root::store_root(root_flag)?)
+        .context("failed to open the store")?;
+    let loaded = kiln_build::load::load(&store, &file, &tags)
+        .with_context(|| format!("failed to load {}", file.display()))?;
     for image in loaded {
         if image.names.is_empty() {
             println!("Loaded image ID: {}", image.manifest.digest());
