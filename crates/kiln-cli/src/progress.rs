@@ -70,6 +70,11 @@ impl Renderer {
             .unwrap_or_else(|poison| poison.into_inner());
         if state.live.take().is_some() {
             let _ = writeln!(std::io::stderr(), " {}", self.paint("31", "ERROR"));
+        } else if self.mode == ProgressMode::Plain {
+            for id in state.titles.keys() {
+                let number = state.numbers.get(id).copied().unwrap_or(0);
+                let _ = writeln!(std::io::stderr(), "#{number} ERROR");
+            }
         }
     }
 
@@ -117,6 +122,7 @@ impl Progress for Renderer {
                     cached,
                 },
             ) => {
+                state.titles.remove(&id);
                 let number = state.numbers.get(&id).copied().unwrap_or(0);
                 let status = if cached {
                     "CACHED".to_string()
@@ -133,7 +139,7 @@ impl Progress for Renderer {
                     cached,
                 },
             ) => {
-                let title = state.titles.get(&id).cloned().unwrap_or_default();
+                let title = state.titles.remove(&id).unwrap_or_default();
                 let status = if cached {
                     "CACHED".to_string()
                 } else {

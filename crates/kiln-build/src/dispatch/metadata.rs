@@ -203,25 +203,16 @@ pub fn dispatch_expose(
     ports: &[String],
 ) -> Result<()> {
     let vars = state.vars();
+    let mut added = std::collections::BTreeSet::new();
     for word in ports {
         let word = vars.expand(word, engine.escape, command.span)?;
         for port in parse_port_spec(&word).map_err(|message| step_error(command.span, message))? {
-            state
-                .image
-                .config
-                .config
-                .exposed_ports
-                .insert(port, EmptyObject {});
+            added.insert(port.clone());
+            let config = &mut state.image.config.config;
+            config.exposed_ports.insert(port, EmptyObject {});
         }
     }
-    let listed: Vec<String> = state
-        .image
-        .config
-        .config
-        .exposed_ports
-        .keys()
-        .map(|port| format!("{port}:{{}}"))
-        .collect();
+    let listed: Vec<String> = added.iter().map(|port| format!("{port}:{{}}")).collect();
     state.history(
         &engine.created,
         format!("EXPOSE map[{}]", listed.join(" ")),
