@@ -63,6 +63,7 @@ pub fn copy_entries(
         spec,
         entries: BTreeMap::new(),
         warnings: Vec::new(),
+        links: BTreeMap::new(),
     };
     let copies_into_dir = spec.dest.ends_with('/')
         || sources.len() > 1
@@ -125,6 +126,8 @@ struct Builder<'a> {
     spec: &'a CopySpec<'a>,
     entries: BTreeMap<String, LayerEntry>,
     warnings: Vec<String>,
+    /// First target of each (device, inode) copied, to keep hardlinks as links.
+    links: BTreeMap<(u64, u64), String>,
 }
 
 impl Builder<'_> {
@@ -269,9 +272,19 @@ impl Builder<'_> {
     fn add_entry(&mut self, tree: &Snapshot, entry: &crate::context::ContextEntry, target: String) {
         let kind = match &entry.kind {
             ContextKind::Dir => EntryKind::Dir,
-            ContextKind::File => EntryKind::File {
-                size: entry.size,
-                content: Content::Path(tree.abs_path(&entry.path)),
+            ContextKind::File => match self.links.get(&(entry.dev, entry.ino)) {
+                Some(first) if first != &target && self.entries.contains_key(first) => {
+                    EntryKind::Hardlink {
+                        target: first.clone(),
+                    }
+                }
+                _ => {
+                    self.links.insert((entry.dev, entry.ino), target.clone());
+                    EntryKind::File {
+                        size: entry.size,
+                        content: Content::Path(tree.abs_path(&entry.path)),
+                    }
+                }
             },
             ContextKind::Symlink { target } => EntryKind::Symlink {
                 target: target.clone(),

@@ -20,6 +20,7 @@ fn tree() -> (tempfile::TempDir, Snapshot) {
     std::fs::write(root.join("src/sub/x.h"), "x").unwrap();
     symlink("main.c", root.join("src/link")).unwrap();
     symlink("a.txt", root.join("alias")).unwrap();
+    std::fs::hard_link(root.join("src/main.c"), root.join("src/sub/main-link.c")).unwrap();
     let snapshot = Snapshot::walk(root, &IgnoreMatcher::default()).unwrap();
     (dir, snapshot)
 }
@@ -80,10 +81,15 @@ fn destination_rules() {
                 "app/link -> main.c",
                 "app/main.c",
                 "app/sub/",
+                "app/sub/main-link.c",
                 "app/sub/x.h",
             ],
         ),
-        (&["src/s*"], "/app/", &["app/", "app/x.h"]),
+        (
+            &["src/s*"],
+            "/app/",
+            &["app/", "app/main-link.c", "app/x.h"],
+        ),
         (&["alias"], "/f", &["f"]),
         (&["../../a.txt"], "/", &["a.txt"]),
     ];
@@ -109,6 +115,25 @@ fn a_named_symlink_is_followed_and_inner_ones_kept() {
             target: "main.c".into()
         }
     );
+}
+
+#[test]
+fn hardlinks_inside_a_copy_stay_links() {
+    let (_dir, snapshot) = tree();
+    let entries = run(&snapshot, &["src"], &spec("/app/"));
+    let link = entries
+        .iter()
+        .find(|entry| entry.path == "app/sub/main-link.c")
+        .unwrap();
+    assert_eq!(
+        link.kind,
+        EntryKind::Hardlink {
+            target: "app/main.c".into()
+        }
+    );
+    // Copied alone, the second name is an ordinary file.
+    let entries = run(&snapshot, &["src/sub/main-link.c"], &spec("/x"));
+    assert!(matches!(entries[0].kind, EntryKind::File { .. }));
 }
 
 #[test]
