@@ -3,6 +3,7 @@
 //! destination instead of copied, with the same path-safety rules as layer
 //! extraction.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -46,7 +47,9 @@ pub fn extract_if_archive(
         engine.warn(format!("ADD {path}: {warning}"));
     }
     let snapshot = Snapshot::walk(scratch.path(), &IgnoreMatcher::new(&[])?)?;
-    Ok(Some(Tree::new(snapshot, Some(scratch))))
+    let mut tree = Tree::new(snapshot, Some(scratch));
+    tree.owners = archive_owners(&full)?;
+    Ok(Some(tree))
 }
 
 fn is_tar_archive(path: &std::path::Path) -> Result<bool> {
@@ -68,4 +71,30 @@ fn is_tar_archive(path: &std::path::Path) -> Result<bool> {
         }
     }
     Ok(filled == 512 && kiln_layer::looks_like_tar(&block))
+}
+
+/// The uid/gid of every entry of an archive, by cleaned path (what BuildKit
+/// keeps for ADD without `--chown`; unpacking without root cannot).
+fn archive_owners(path: &std::path::Path) -> Result<BTreeMap<String, (u32, u32)>> {
+    let io = |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let (_, reader) = kiln_layer::decompress(BufReader::new(file))?;
+    let mut archive = tar::Archive::new(reader);
+    let mut owners = BTreeMap::new();
+    for entry in archive.entries().map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let header = entry.header();
+        let (Ok(uid), Ok(gid)) = (header.uid(), header.gid()) else {
+            continue;
+        };
+        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+        let cleaned = crate::paths::clean(&name);
+        if !cleaned.is_empty() {
+            owners.insert(cleaned, (uid as u32, gid as u32));
+        }
+    }
+    Ok(owners)
 }

@@ -17,6 +17,9 @@ use crate::plan::find_stage;
 pub struct Tree {
     /// The entries.
     pub snapshot: Snapshot,
+    /// Owners recorded for the entries when the files on disk cannot carry
+    /// them (an archive unpacked without root): tree path → (uid, gid).
+    pub owners: std::collections::BTreeMap<String, (u32, u32)>,
     _scratch: Option<TempDir>,
 }
 
@@ -25,6 +28,7 @@ impl Tree {
     pub fn new(snapshot: Snapshot, scratch: Option<TempDir>) -> Tree {
         Tree {
             snapshot,
+            owners: std::collections::BTreeMap::new(),
             _scratch: scratch,
         }
     }

@@ -24,6 +24,9 @@ pub enum Source<'a> {
         tree: &'a Snapshot,
         /// What was selected.
         selected: Selected,
+        /// Owners to keep, by tree path (ADD of an archive without `--chown`);
+        /// entries not listed get the spec's owner.
+        owners: Option<&'a BTreeMap<String, (u32, u32)>>,
     },
     /// A heredoc: a file with this name and content.
     Inline {
@@ -64,11 +67,12 @@ pub fn copy_entries(
         entries: BTreeMap::new(),
         warnings: Vec::new(),
         links: BTreeMap::new(),
+        owners: None,
     };
     let copies_into_dir = spec.dest.ends_with('/')
         || sources.len() > 1
         || sources.iter().any(|source| match source {
-            Source::Tree { tree, selected } => {
+            Source::Tree { tree, selected, .. } => {
                 selected.path.is_empty()
                     || matches!(
                         tree.get(&selected.path).map(|e| &e.kind),
@@ -107,7 +111,12 @@ pub fn copy_entries(
                     xattrs: BTreeMap::new(),
                 });
             }
-            Source::Tree { tree, selected } => {
+            Source::Tree {
+                tree,
+                selected,
+                owners,
+            } => {
+                builder.owners = *owners;
                 builder.add_tree(tree, selected, &dest, copies_into_dir)?
             }
         }
@@ -128,6 +137,8 @@ struct Builder<'a> {
     warnings: Vec<String>,
     /// First target of each (device, inode) copied, to keep hardlinks as links.
     links: BTreeMap<(u64, u64), String>,
+    /// Owners kept from the current source (see [`Source::Tree`]).
+    owners: Option<&'a BTreeMap<String, (u32, u32)>>,
 }
 
 impl Builder<'_> {
@@ -303,12 +314,17 @@ impl Builder<'_> {
         } else {
             self.mode(entry.mode, is_dir)
         };
+        let (uid, gid) = self
+            .owners
+            .and_then(|owners| owners.get(&entry.path))
+            .copied()
+            .unwrap_or(self.spec.owner);
         self.insert(LayerEntry {
             path: target,
             kind,
             mode,
-            uid: self.spec.owner.0,
-            gid: self.spec.owner.1,
+            uid,
+            gid,
             mtime: self.clamp(entry.mtime),
             xattrs: BTreeMap::new(),
         });

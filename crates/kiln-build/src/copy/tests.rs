@@ -45,6 +45,7 @@ fn run(snapshot: &Snapshot, words: &[&str], spec: &CopySpec<'_>) -> Vec<LayerEnt
         .map(|selected| Source::Tree {
             tree: snapshot,
             selected,
+            owners: None,
         })
         .collect();
     copy_entries(&sources, spec).unwrap().0

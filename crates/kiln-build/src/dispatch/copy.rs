@@ -166,10 +166,13 @@ pub fn dispatch_copy(
                     path: String::new(),
                     named: String::new(),
                 },
+                // An archive's files keep their owners unless --chown says otherwise.
+                owners: chown.is_none().then_some(&extracted.owners),
             }),
             None => sources.push(Source::Tree {
                 tree: &tree.snapshot,
                 selected: item.clone(),
+                owners: None,
             }),
         }
     }
