@@ -9,7 +9,10 @@
 //! uses [`Builtin`] must call [`init_main`] when it sees that argument, before
 //! doing anything else.
 
+mod error;
 mod spec;
+
+pub use error::{Error, Result};
 
 pub use spec::{
     CancelFlag, EtcFiles, Mount, MountKind, Network, OutputStream, RunOutcome, RunSpec, Sandbox,
