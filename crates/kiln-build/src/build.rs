@@ -46,6 +46,11 @@ pub struct Engine<'a> {
     /// Build args read by an ARG.
     pub(crate) consumed: std::collections::BTreeSet<String>,
     next_step: usize,
+    /// True when `.dockerignore` hides part of the context (RUN bind mounts of
+    /// the context then get a filtered copy).
+    pub(crate) context_filtered: bool,
+    /// The registry client, made on first use.
+    registry: Option<kiln_registry::Client>,
 }
 
 /// Builds the target of `options.dockerfile` into `store`.
@@ -84,6 +89,8 @@ pub fn build(
         context: None,
         trees: BTreeMap::new(),
         next_step: 0,
+        context_filtered: false,
+        registry: None,
     };
     let order = engine.plan.order.clone();
     for index in order {
@@ -144,6 +151,57 @@ impl Engine<'_> {
         (self.next_step, Instant::now())
     }
 
+    /// The registry client (`None` when registry access is off).
+    pub(crate) fn registry_client(&mut self) -> Result<Option<&kiln_registry::Client>> {
+        if self.registry.is_none() {
+            if let Some(options) = &self.options.registry {
+                let client = kiln_registry::Client::new(options.clone()).map_err(|err| {
+                    BuildError::Usage(format!("failed to set up the registry client: {err}"))
+                })?;
+                self.registry = Some(client);
+            }
+        }
+        Ok(self.registry.as_ref())
+    }
+
+    /// The id of the step in progress.
+    pub(crate) fn current_step(&self) -> usize {
+        self.next_step
+    }
+
+    /// The sandbox RUN steps use.
+    pub(crate) fn sandbox(&self) -> Result<SandboxHandle> {
+        match &self.options.isolation {
+            crate::options::Isolation::Builtin => {
+                let init_exe = self.options.init_exe.clone().ok_or_else(|| {
+                    BuildError::Usage(
+                        "the builtin sandbox needs the kiln binary to re-execute".into(),
+                    )
+                })?;
+                Ok(SandboxHandle {
+                    sandbox: Box::new(kiln_run::Builtin { init_exe }),
+                    _scratch: None,
+                })
+            }
+            crate::options::Isolation::Runc { runtime } => {
+                let scratch = self.store.tmp_dir("bundle-")?;
+                let state_dir = self.store.root().join("tmp").join("runc-state");
+                std::fs::create_dir_all(&state_dir).map_err(|source| BuildError::Io {
+                    path: state_dir.clone(),
+                    source,
+                })?;
+                Ok(SandboxHandle {
+                    sandbox: Box::new(kiln_run::Runc {
+                        runtime: runtime.clone(),
+                        state_dir,
+                        bundle_dir: scratch.path().to_path_buf(),
+                    }),
+                    _scratch: Some(scratch),
+                })
+            }
+        }
+    }
+
     pub(crate) fn finish_step(&self, id: usize, started: Instant) {
         self.progress.event(Event::StepDone {
             id,
@@ -187,6 +245,13 @@ impl Engine<'_> {
             self.finish_step(id, started);
         }
         for (position, command) in stage.commands.iter().enumerate() {
+            if self
+                .options
+                .cancel
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(BuildError::Usage("build interrupted".into()));
+            }
             let (id, started) = self.start_step(
                 self.stage_label(index, position + 2, total),
                 &command.original,
@@ -207,6 +272,7 @@ impl Engine<'_> {
             &self.options.context_dir,
             self.options.dockerfile_path.as_deref(),
         )?;
+        self.context_filtered = !patterns.is_empty();
         let matcher = IgnoreMatcher::new(&patterns)?;
         let snapshot = Snapshot::walk(&self.options.context_dir, &matcher)?;
         let tree = Rc::new(Tree::new(snapshot, None));
@@ -228,6 +294,20 @@ impl Engine<'_> {
                 unused.join(" ")
             ));
         }
+    }
+}
+
+/// A sandbox and the scratch space it needs for as long as it runs.
+pub(crate) struct SandboxHandle {
+    sandbox: Box<dyn kiln_run::Sandbox>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for SandboxHandle {
+    type Target = dyn kiln_run::Sandbox;
+
+    fn deref(&self) -> &Self::Target {
+        self.sandbox.as_ref()
     }
 }
 

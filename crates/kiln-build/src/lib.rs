@@ -28,11 +28,14 @@ pub mod options;
 mod paths;
 pub mod plan;
 pub mod progress;
+mod pull;
+mod rootfs;
+mod run;
 mod sources;
 mod stage;
 mod vars;
 
 pub use build::{build, format_time, BuildOutcome};
 pub use error::{BuildError, Result};
-pub use options::{BuildOptions, NamedContext, Output};
+pub use options::{BuildOptions, Isolation, NamedContext, Output, PullPolicy};
 pub use progress::{Event, NoProgress, Progress};

@@ -37,6 +37,46 @@ pub struct BuildOptions {
     pub outputs: Vec<Output>,
     /// `--iidfile FILE`: where to write the image ID (the config digest).
     pub iidfile: Option<PathBuf>,
+    /// `--isolation`: how RUN steps are sandboxed.
+    pub isolation: Isolation,
+    /// The binary the builtin sandbox re-executes as its init process (kiln itself).
+    pub init_exe: Option<PathBuf>,
+    /// `--secret id=...`: secret values by id (read by the CLI; never logged or stored).
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// `--network`: the default network mode of RUN steps (`default`, `none`, `host`).
+    pub network: Option<String>,
+    /// Set when the user interrupts the build: running steps are killed.
+    pub cancel: kiln_run::CancelFlag,
+    /// How to reach registries (`None`: never contact one).
+    pub registry: Option<kiln_registry::ClientOptions>,
+    /// `--pull`: when base images are fetched from their registry.
+    pub pull: PullPolicy,
+}
+
+/// When FROM images are fetched (`--pull`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Check the registry (one manifest HEAD) and pull when the store lacks that
+    /// image; use the store's copy, with a warning, when the registry cannot be reached.
+    #[default]
+    Missing,
+    /// Always resolve the tag again and fail when the registry cannot be reached.
+    Always,
+    /// Never contact a registry: the image must be in the store.
+    Never,
+}
+
+/// How RUN steps are executed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// kiln's own namespace sandbox.
+    #[default]
+    Builtin,
+    /// An OCI runtime (`runc`) with a bundle kiln writes.
+    Runc {
+        /// The runtime binary (`--runtime`).
+        runtime: PathBuf,
+    },
 }
 
 /// A named build context given with `--build-context NAME=VALUE`.

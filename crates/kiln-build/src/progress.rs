@@ -30,6 +30,13 @@ pub enum Event {
         /// The line.
         line: String,
     },
+    /// A line a RUN step printed (stdout or stderr).
+    StepOutput {
+        /// The step's number.
+        id: usize,
+        /// The line, without its newline.
+        line: String,
+    },
     /// A warning for the user.
     Warning(String),
 }

@@ -79,7 +79,7 @@ pub fn from_tree(
             format!("--from={from}: no stage with that index before this one"),
         ));
     }
-    let image = crate::dispatch::from::image_from_store(engine.store, from)
+    let image = crate::dispatch::from::image_by_name(engine, from)
         .map_err(|err| step_error(span, format!("--from={from}: {err}")))?;
     let key = format!("image:{from}");
     if let Some(tree) = engine.trees.get(&key) {

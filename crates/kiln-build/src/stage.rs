@@ -27,6 +27,8 @@ pub struct StageState {
     pub cmd_set: bool,
     /// The filesystem index of `image`, built when first needed.
     fs: Option<FsIndex>,
+    /// The root filesystem for RUN, extracted when the first RUN needs it.
+    pub rootfs: Option<crate::rootfs::Rootfs>,
 }
 
 impl StageState {
@@ -39,6 +41,7 @@ impl StageState {
             declared_args: BTreeSet::new(),
             cmd_set: false,
             fs: None,
+            rootfs: None,
         }
     }
 

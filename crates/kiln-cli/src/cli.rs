@@ -22,6 +22,20 @@ pub enum Command {
     Build(Box<crate::commands::build::BuildArgs>),
     /// Import an oci-archive or docker-archive tarball into the store.
     Load(crate::commands::load::LoadArgs),
+    /// List the images of the store.
+    Images(crate::commands::images::ImagesArgs),
+    /// Give an image of the store another name.
+    Tag(crate::commands::tag::TagArgs),
+    /// Remove tags (the blobs stay until `kiln prune`).
+    Rmi(crate::commands::rmi::RmiArgs),
+    /// Delete the blobs no tag reaches.
+    Prune(crate::commands::prune::PruneArgs),
+    /// Show the steps an image was built with, newest first.
+    History(crate::commands::history::HistoryArgs),
+    /// Show an image's details as JSON (docker's `image inspect` shape).
+    Inspect(crate::commands::inspect::InspectArgs),
+    /// Write images to a docker-archive or oci-archive.
+    Save(crate::commands::save::SaveArgs),
     /// Tools for kiln's developers.
     #[command(subcommand)]
     Debug(DebugCommand),

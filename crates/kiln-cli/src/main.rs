@@ -2,15 +2,21 @@
 
 mod cli;
 mod commands;
+mod interrupt;
 mod progress;
+mod registry;
 mod render;
 mod root;
+mod transfer;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(kiln_run::INIT_ARG)) {
+        kiln_run::init_main();
+    }
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,

@@ -167,6 +167,16 @@ impl Progress for Renderer {
                 }
                 let _ = writeln!(err, "   {}", self.paint("2", &line));
             }
+            (ProgressMode::Plain, Event::StepOutput { id, line }) => {
+                let number = state.numbers.get(&id).copied().unwrap_or(0);
+                let _ = writeln!(err, "#{number} {line}");
+            }
+            (ProgressMode::Tty, Event::StepOutput { line, .. }) => {
+                if state.live.take().is_some() {
+                    let _ = writeln!(err);
+                }
+                let _ = writeln!(err, "   {}", self.paint("2", &line));
+            }
             (_, Event::Warning(message)) => {
                 if state.live.take().is_some() {
                     let _ = writeln!(err);

@@ -1,22 +1,30 @@
 //! Safe extraction of a tar stream into a directory: every entry stays inside the
 //! destination (chroot-style resolution of parents and hardlink targets), existing entries
 //! are replaced without writing through symlinks, and OCI whiteouts are applied on request.
+//! Extraction keeps full fidelity where the process may: FIFOs, device nodes (skipped with a
+//! warning without CAP_MKNOD), xattrs (`security.capability` included, set after chown),
+//! owners, setuid/setgid bits (set after chown) and symlink mtimes.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{lchown, symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{lchown, symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use rustix::fs::{
+    makedev, mknodat, utimensat, AtFlags, FileType, Mode, Timespec, Timestamps, CWD, UTIME_OMIT,
+};
+use rustix::io::Errno;
 use tar::EntryType;
 
 use crate::error::{Error, Result};
 use crate::path::clean_components;
 use crate::resolve::resolve_in_root;
 use crate::write::{OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::xattr::{is_host_private, write_xattr};
 
 /// Options of [`extract`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +38,8 @@ pub struct ExtractOptions {
 /// What [`extract`] did besides succeeding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtractReport {
-    /// Things skipped or not applied (devices, FIFOs, xattrs, ownership as non-root).
+    /// Things skipped or not applied (devices without permission, xattrs the filesystem or
+    /// process cannot set, ownership as non-root).
     pub warnings: Vec<String>,
     /// Number of tar entries read.
     pub entries: u64,
@@ -101,14 +110,7 @@ impl Extractor<'_> {
             .map_err(|source| Error::Tar { source })?
             & 0o7777;
         let mtime = entry_mtime(entry)?;
-        self.warn_xattrs(entry, &display)?;
-        if matches!(
-            entry_type,
-            EntryType::Char | EntryType::Block | EntryType::Fifo
-        ) {
-            self.warn(format!("skipped special file {display} (device or fifo)"));
-            return Ok(());
-        }
+        let xattrs = self.entry_xattrs(entry, &display)?;
         let is_dir = entry_type == EntryType::Directory;
         let known = is_dir
             || matches!(
@@ -118,6 +120,9 @@ impl Extractor<'_> {
                     | EntryType::GNUSparse
                     | EntryType::Symlink
                     | EntryType::Link
+                    | EntryType::Fifo
+                    | EntryType::Char
+                    | EntryType::Block
             );
         if !known {
             self.warn(format!(
@@ -129,12 +134,15 @@ impl Extractor<'_> {
         let parent_dir = self.dest.join(&parent);
         fs::create_dir_all(&parent_dir).map_err(|source| Error::io(&parent_dir, source))?;
         clear_for(&target, is_dir)?;
+        // Order matters: chown clears setuid/setgid bits and `security.capability`, so the
+        // owner comes first, then xattrs, then the mode, then the times.
         match entry_type {
             EntryType::Directory => {
                 if !target.is_dir() {
                     fs::create_dir(&target).map_err(|source| Error::io(&target, source))?;
                 }
                 self.chown(entry, &target)?;
+                self.set_xattrs(&target, &xattrs, &display);
                 self.dirs.push(PendingDir {
                     relative: relative.clone(),
                     mode,
@@ -146,8 +154,20 @@ impl Extractor<'_> {
                 symlink(OsStr::from_bytes(&link), &target)
                     .map_err(|source| Error::io(&target, source))?;
                 self.chown(entry, &target)?;
+                self.set_xattrs(&target, &xattrs, &display);
+                set_times_nofollow(&target, mtime)?;
             }
             EntryType::Link => self.hardlink(entry, &target, &display)?,
+            EntryType::Fifo | EntryType::Char | EntryType::Block => {
+                if !self.make_node(entry, &target, &display)? {
+                    return Ok(());
+                }
+                self.chown(entry, &target)?;
+                self.set_xattrs(&target, &xattrs, &display);
+                fs::set_permissions(&target, Permissions::from_mode(mode))
+                    .map_err(|source| Error::io(&target, source))?;
+                set_times_nofollow(&target, mtime)?;
+            }
             _ => {
                 let mut file = OpenOptions::new()
                     .write(true)
@@ -157,6 +177,7 @@ impl Extractor<'_> {
                     .map_err(|source| Error::io(&target, source))?;
                 io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
                 self.chown(entry, &target)?;
+                self.set_xattrs(&target, &xattrs, &display);
                 file.set_permissions(Permissions::from_mode(mode))
                     .map_err(|source| Error::io(&target, source))?;
                 if let Some(mtime) = mtime {
@@ -261,27 +282,88 @@ impl Extractor<'_> {
         }
     }
 
-    fn warn_xattrs<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, display: &str) -> Result<()> {
+    /// Creates a FIFO or device node; returns false (with a warning) when this process may
+    /// not create device nodes.
+    fn make_node<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        target: &Path,
+        display: &str,
+    ) -> Result<bool> {
+        let header = entry.header();
+        let (file_type, dev) = match header.entry_type() {
+            EntryType::Fifo => (FileType::Fifo, 0),
+            entry_type => {
+                let major = header
+                    .device_major()
+                    .map_err(|source| Error::Tar { source })?;
+                let minor = header
+                    .device_minor()
+                    .map_err(|source| Error::Tar { source })?;
+                let dev = makedev(major.unwrap_or(0), minor.unwrap_or(0));
+                if entry_type == EntryType::Char {
+                    (FileType::CharacterDevice, dev)
+                } else {
+                    (FileType::BlockDevice, dev)
+                }
+            }
+        };
+        match mknodat(CWD, target, file_type, Mode::from_raw_mode(0o600), dev) {
+            Ok(()) => Ok(true),
+            Err(errno) if file_type != FileType::Fifo && errno == Errno::PERM => {
+                self.warn(format!(
+                    "skipped device {display}: not permitted to create device nodes"
+                ));
+                Ok(false)
+            }
+            Err(errno) => Err(Error::io(target, io::Error::from(errno))),
+        }
+    }
+
+    /// The entry's `SCHILY.xattr.*` PAX records, minus host-private ones (which are reported).
+    fn entry_xattrs<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        display: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         let Some(extensions) = entry
             .pax_extensions()
             .map_err(|source| Error::Tar { source })?
         else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        let names: Vec<String> = extensions
-            .filter_map(|extension| extension.ok())
-            .filter_map(|extension| {
-                extension
-                    .key()
-                    .ok()
-                    .and_then(|key| key.strip_prefix("SCHILY.xattr."))
-                    .map(str::to_owned)
-            })
-            .collect();
-        for name in names {
-            self.warn(format!("xattr {name} of {display} not applied"));
+        let mut xattrs = Vec::new();
+        let mut skipped = Vec::new();
+        for extension in extensions {
+            let extension = extension.map_err(|source| Error::Tar { source })?;
+            let Some(name) = extension
+                .key()
+                .ok()
+                .and_then(|key| key.strip_prefix("SCHILY.xattr."))
+            else {
+                continue;
+            };
+            if is_host_private(name) {
+                skipped.push(name.to_owned());
+            } else {
+                xattrs.push((name.to_owned(), extension.value_bytes().to_vec()));
+            }
         }
-        Ok(())
+        for name in skipped {
+            self.warn(format!(
+                "xattr {name} of {display} not applied: host-private"
+            ));
+        }
+        Ok(xattrs)
+    }
+
+    /// Sets `xattrs` on `target`; failures (unsupported filesystem, no permission) are warnings.
+    fn set_xattrs(&mut self, target: &Path, xattrs: &[(String, Vec<u8>)], display: &str) {
+        for (name, value) in xattrs {
+            if let Err(error) = write_xattr(target, name, value) {
+                self.warn(format!("xattr {name} of {display} not applied: {error}"));
+            }
+        }
     }
 
     fn warn(&mut self, message: String) {
@@ -368,9 +450,31 @@ fn entry_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<SystemTi
     Ok(SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
 }
 
-/// Whether this process runs with effective uid 0 (owner of `/proc/self`).
+/// Sets the mtime of `path` without following a symlink (access time left alone).
+fn set_times_nofollow(path: &Path, mtime: Option<SystemTime>) -> Result<()> {
+    let Some(mtime) = mtime else {
+        return Ok(());
+    };
+    let since_epoch = mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(since_epoch.subsec_nanos()),
+        },
+    };
+    utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|errno| Error::io(path, io::Error::from(errno)))
+}
+
+/// Whether this process runs with effective uid 0.
 fn running_as_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0)
+    rustix::process::geteuid().is_root()
 }
 
 #[cfg(test)]

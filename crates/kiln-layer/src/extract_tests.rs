@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::testtar::TarBuilder;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 /// A scratch area with `root/` (the destination) and a sibling `outside/` that must stay empty.
 struct Scratch {
@@ -300,9 +300,10 @@ fn metadata_and_warnings() {
         .finish();
     let report = scratch.extract(&tar, false).unwrap();
     assert_eq!(report.entries, 4);
-    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
-    assert!(report.warnings[0].contains("pipe"));
-    assert!(!scratch.root.join("pipe").exists());
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let pipe = fs::symlink_metadata(scratch.root.join("pipe")).unwrap();
+    assert!(pipe.file_type().is_fifo());
+    assert_eq!((pipe.mode() & 0o7777, pipe.mtime()), (0o644, 1_000_000));
     let dir = fs::metadata(scratch.root.join("ro")).unwrap();
     assert_eq!(
         dir.mode() & 0o7777,
@@ -322,20 +323,36 @@ fn metadata_and_warnings() {
     fs::set_permissions(scratch.root.join("ro"), Permissions::from_mode(0o755)).unwrap();
 }
 
+/// Writes `entries` as an uncompressed layer.
+fn layer_bytes(entries: Vec<crate::LayerEntry>) -> Vec<u8> {
+    let options = crate::LayerOptions {
+        compression: crate::Compression::None,
+        gzip_level: 6,
+    };
+    crate::write_layer(entries, Vec::new(), &options).unwrap().1
+}
+
+/// Whether the scratch filesystem accepts `user.*` xattrs (checked by trying).
+fn user_xattrs_supported(dir: &Path) -> bool {
+    let probe = dir.join(".xattr-probe");
+    fs::write(&probe, b"").unwrap();
+    let supported = crate::xattr::write_xattr(&probe, "user.probe", b"1").is_ok();
+    fs::remove_file(&probe).unwrap();
+    supported
+}
+
 #[test]
-fn layers_written_by_write_layer_extract_with_xattr_warning() {
+fn layers_written_by_write_layer_extract_with_xattrs() {
     let mut file = crate::LayerEntry::file("bin/ping", b"ping".to_vec(), 0o755, 5);
     file.xattrs.insert("user.x".to_owned(), b"1".to_vec());
+    file.xattrs
+        .insert("security.selinux".to_owned(), b"host_t".to_vec());
     let entries = vec![
         crate::LayerEntry::dir("bin", 0o755, 5),
         file,
         crate::LayerEntry::new("gone", crate::EntryKind::Whiteout, 0, 0),
     ];
-    let options = crate::LayerOptions {
-        compression: crate::Compression::None,
-        gzip_level: 6,
-    };
-    let (_, bytes) = crate::write_layer(entries, Vec::new(), &options).unwrap();
+    let bytes = layer_bytes(entries);
     let scratch = Scratch::new();
     fs::write(scratch.root.join("gone"), b"old").unwrap();
     let options = ExtractOptions {
@@ -346,7 +363,113 @@ fn layers_written_by_write_layer_extract_with_xattr_warning() {
     assert_eq!(scratch.read("bin/ping"), "ping");
     assert!(!scratch.root.join("gone").exists());
     assert!(
-        report.warnings.iter().any(|w| w.contains("xattr user.x")),
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("xattr security.selinux") && w.contains("host-private")),
         "{report:?}"
     );
+    let xattrs = crate::xattr::read_xattrs(&scratch.root.join("bin/ping")).unwrap();
+    assert!(!xattrs.contains_key("security.selinux"));
+    if user_xattrs_supported(&scratch.root) {
+        assert_eq!(xattrs.get("user.x").map(Vec::as_slice), Some(&b"1"[..]));
+        assert!(
+            !report.warnings.iter().any(|w| w.contains("user.x")),
+            "{report:?}"
+        );
+    } else {
+        eprintln!("skipping user xattr assertion: unsupported on this filesystem");
+        assert!(report.warnings.iter().any(|w| w.contains("xattr user.x")));
+    }
+}
+
+#[test]
+fn special_files_ownership_and_capabilities() {
+    let is_root = running_as_root();
+    // VFS_CAP_REVISION_2 | effective, permitted = CAP_NET_RAW (13).
+    let capability: Vec<u8> = [0x0200_0001u32, 1 << 13, 0, 0, 0]
+        .iter()
+        .flat_map(|word| word.to_le_bytes())
+        .collect();
+    let mut ping = crate::LayerEntry::file("ping", b"p".to_vec(), 0o4755, 7);
+    (ping.uid, ping.gid) = (1234, 5678);
+    ping.xattrs
+        .insert("security.capability".to_owned(), capability.clone());
+    let mut setgid = crate::LayerEntry::file("sgid", b"g".to_vec(), 0o2711, 7);
+    (setgid.uid, setgid.gid) = (42, 43);
+    let mut link = crate::LayerEntry::symlink("link", "ping", 9);
+    (link.uid, link.gid) = (7, 8);
+    let entries = vec![
+        ping,
+        setgid,
+        link,
+        crate::LayerEntry::new("fifo", crate::EntryKind::Fifo, 0o640, 11),
+        crate::LayerEntry::new(
+            "null",
+            crate::EntryKind::CharDevice { major: 1, minor: 3 },
+            0o666,
+            12,
+        ),
+        crate::LayerEntry::new(
+            "loop9",
+            crate::EntryKind::BlockDevice { major: 7, minor: 9 },
+            0o660,
+            12,
+        ),
+    ];
+    let bytes = layer_bytes(entries);
+    let scratch = Scratch::new();
+    let options = ExtractOptions {
+        apply_whiteouts: true,
+        preserve_ownership: true,
+    };
+    let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
+
+    let fifo = fs::symlink_metadata(scratch.root.join("fifo")).unwrap();
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!((fifo.mode() & 0o7777, fifo.mtime()), (0o640, 11));
+    let link = fs::symlink_metadata(scratch.root.join("link")).unwrap();
+    assert_eq!(link.mtime(), 9, "symlink's own mtime is set");
+    assert_eq!(scratch.link("link"), "ping");
+    if !is_root {
+        eprintln!("skipping ownership, capability and device assertions: not root");
+        return;
+    }
+    let cases: [(&str, u32, u32, u32); 3] = [
+        ("ping", 1234, 5678, 0o4755),
+        ("sgid", 42, 43, 0o2711),
+        ("link", 7, 8, 0o777),
+    ];
+    for (path, uid, gid, mode) in cases {
+        let metadata = fs::symlink_metadata(scratch.root.join(path)).unwrap();
+        assert_eq!(
+            (metadata.uid(), metadata.gid(), metadata.mode() & 0o7777),
+            (uid, gid, mode),
+            "{path}: setuid/setgid bits survive chown"
+        );
+    }
+    let xattrs = crate::xattr::read_xattrs(&scratch.root.join("ping")).unwrap();
+    assert_eq!(
+        xattrs.get("security.capability"),
+        Some(&capability),
+        "capability set after chown: {report:?}"
+    );
+    for (path, is_char, major, minor) in [("null", true, 1, 3), ("loop9", false, 7, 9)] {
+        match fs::symlink_metadata(scratch.root.join(path)) {
+            Ok(metadata) => {
+                let file_type = metadata.file_type();
+                let right_type = if is_char {
+                    file_type.is_char_device()
+                } else {
+                    file_type.is_block_device()
+                };
+                assert!(right_type, "{path}");
+                assert_eq!(metadata.rdev(), makedev(major, minor), "{path}");
+            }
+            Err(_) => {
+                eprintln!("skipping device assertion for {path}: no CAP_MKNOD");
+                assert!(report.warnings.iter().any(|w| w.contains(path)));
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //!   computed in the same streaming pass.
 //! - [`compress`] recognises and undoes gzip/bzip2/xz and recognises tar headers.
 //! - [`extract()`] unpacks a tar into a directory without ever touching anything outside it.
+//! - [`snapshot_tree`] and [`diff_trees`] compute the layer of a RUN step from two stat
+//!   snapshots of its root filesystem.
 //! - [`FsIndex`] indexes the filesystem of stacked layers without extracting them.
 //!
 //! ```
@@ -19,20 +21,25 @@
 //! ```
 
 pub mod compress;
+mod diff;
 mod entry;
 mod error;
 pub mod extract;
 mod index;
 mod path;
 mod resolve;
+mod snapshot;
 mod tarfmt;
 #[cfg(test)]
 mod testtar;
 mod write;
+mod xattr;
 
 pub use compress::{decompress, looks_like_tar, sniff, Detected};
+pub use diff::diff_trees;
 pub use entry::{Content, EntryKind, LayerEntry};
 pub use error::{Error, Result};
 pub use extract::{extract, ExtractOptions, ExtractReport};
 pub use index::{FsIndex, IndexEntry, IndexKind};
+pub use snapshot::{snapshot_tree, NodeKind, NodeStat, TreeSnapshot};
 pub use write::{write_layer, Compression, Layer, LayerOptions, OPAQUE_MARKER, WHITEOUT_PREFIX};

@@ -16,6 +16,10 @@
 //!   directory fsync, in which case the blob is simply absent;
 //! - a digest mismatch in `commit_verified` removes the temp file before the
 //!   rename, so bad content never gets a name in `blobs/`.
+//!
+//! Writing a blob that is already present leaves the file alone but bumps its
+//! mtime, so that `prune`'s age window protects a reused blob as well as a
+//! new one (see [`crate::gc`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -70,6 +74,7 @@ impl Store {
     pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::sha256_of(bytes);
         if self.has_blob(&digest) {
+            self.touch_blob(&digest);
             return Ok(digest);
         }
         let mut writer = self.blob_writer()?;
@@ -98,6 +103,7 @@ impl Store {
     /// `expected`, and returns its size. Skips the copy if the blob is present.
     pub fn import_file(&self, path: &std::path::Path, expected: &Digest) -> Result<u64> {
         if self.has_blob(expected) {
+            self.touch_blob(expected);
             return self.blob_size(expected);
         }
         let mut source = File::open(path).map_err(|source| Error::io(path, source))?;
@@ -107,6 +113,18 @@ impl Store {
             CopyError::Write(source) => Error::io(writer.temp_path(), source),
         })?;
         writer.commit_verified(expected)
+    }
+
+    /// Sets the blob's mtime to now, so that prune's age window (see
+    /// [`crate::gc`]) treats a blob a writer just reused like one it just
+    /// wrote. Best effort: a store the user may read but not modify (or a
+    /// blob owned by someone else) keeps its old mtime, which only makes
+    /// prune's default mode less cautious for that blob, never a write fail.
+    fn touch_blob(&self, digest: &Digest) {
+        let path = self.blob_path(digest);
+        if let Ok(file) = File::open(&path) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
     }
 
     fn not_found_or_io(&self, digest: &Digest, path: PathBuf, source: io::Error) -> Error {
@@ -221,13 +239,17 @@ impl Store {
     fn install(&self, temp: NamedTempFile, temp_path: PathBuf, digest: &Digest) -> Result<()> {
         let target = self.blob_path(digest);
         if target.is_file() {
+            self.touch_blob(digest);
             return Ok(());
         }
         fs::set_permissions(&temp_path, fs::Permissions::from_mode(BLOB_MODE))
             .map_err(|source| Error::io(&temp_path, source))?;
         match temp.persist_noclobber(&target) {
             // Another writer won the race with identical content; ours is dropped.
-            Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
+                self.touch_blob(digest);
+                return Ok(());
+            }
             Err(err) => return Err(Error::io(&target, err.error)),
             Ok(_) => {}
         }

@@ -9,7 +9,7 @@
 //! blobs/sha256/<hex>   blobs (read-only), only ever complete and verified
 //! ingest/              partial blobs (safe to delete when no kiln runs)
 //! tmp/                 scratch directories of builds in progress
-//! cache/               build-cache records
+//! cache/               build-cache records (their digests are prune roots, see [`gc`])
 //! locks/               lock files (cross-process, released on process death)
 //! ```
 //!
@@ -31,12 +31,14 @@
 
 pub mod blob;
 mod error;
+pub mod gc;
 mod lock;
 mod store;
 mod tags;
 
 pub use blob::BlobWriter;
 pub use error::{Error, Result};
+pub use gc::{PruneOptions, PruneReport};
 pub use lock::StoreLock;
 pub use store::Store;
 pub use tags::Tag;

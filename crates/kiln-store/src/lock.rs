@@ -1,5 +1,5 @@
-//! Cross-process locks: `locks/<name>.lock`, held with an exclusive
-//! `flock`-style lock (`std::fs::File::lock`). The kernel releases it when
+//! Cross-process locks: `locks/<name>.lock`, held with an exclusive (or,
+//! for [`Store::lock_shared`], shared) `flock`-style lock (`std::fs::File::lock`). The kernel releases it when
 //! the [`StoreLock`] is dropped or the process dies, so a killed kiln never
 //! leaves a store locked. Locks are per open file, so two threads of one
 //! process exclude each other too.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// An exclusive lock on a name within the store; released on drop.
+/// A lock on a name within the store; released on drop.
 #[derive(Debug)]
 pub struct StoreLock {
     // Held only for its lock; closing the file releases it.
@@ -29,6 +29,33 @@ impl Store {
     /// Takes the exclusive lock `name`, blocking until it is free.
     /// `name` must be a plain file name (no `/`, not `.` or `..`).
     pub fn lock(&self, name: &str) -> Result<StoreLock> {
+        let (file, path) = self.open_lock_file(name)?;
+        file.lock().map_err(|source| Error::io(&path, source))?;
+        Ok(StoreLock { _file: file, path })
+    }
+
+    /// Takes the lock `name` in shared mode, blocking while someone holds it
+    /// exclusively. Any number of shared holders may coexist.
+    pub fn lock_shared(&self, name: &str) -> Result<StoreLock> {
+        let (file, path) = self.open_lock_file(name)?;
+        file.lock_shared()
+            .map_err(|source| Error::io(&path, source))?;
+        Ok(StoreLock { _file: file, path })
+    }
+
+    /// Whether the lock `name` is held (shared or exclusive) by someone else
+    /// right now. Only a hint: the answer may change at once.
+    pub fn is_locked(&self, name: &str) -> Result<bool> {
+        let (file, path) = self.open_lock_file(name)?;
+        match file.try_lock() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::io(&path, source)),
+        }
+    }
+
+    /// Opens (creating) `locks/<name>.lock` after checking the name.
+    fn open_lock_file(&self, name: &str) -> Result<(File, PathBuf)> {
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
             return Err(Error::InvalidLockName {
                 name: name.to_string(),
@@ -41,8 +68,7 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(|source| Error::io(&path, source))?;
-        file.lock().map_err(|source| Error::io(&path, source))?;
-        Ok(StoreLock { _file: file, path })
+        Ok((file, path))
     }
 }
 

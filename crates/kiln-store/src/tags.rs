@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::store::{Store, INDEX_FILE};
 
 /// Name of the lock serializing `index.json` updates.
-const INDEX_LOCK: &str = "index";
+pub(crate) const INDEX_LOCK: &str = "index";
 
 /// A tag of the store and the manifest descriptor it points to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +43,9 @@ pub(crate) fn empty_index_json() -> Vec<u8> {
 }
 
 /// `index.json` split into its `manifests` and everything else (kept verbatim).
-struct IndexFile {
-    fields: Map<String, Value>,
-    manifests: Vec<Value>,
+pub(crate) struct IndexFile {
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) manifests: Vec<Value>,
 }
 
 impl Store {
@@ -83,6 +83,9 @@ impl Store {
         let digest = kiln_oci::descriptor_digest(manifest).map_err(|_| Error::InvalidDigest {
             value: manifest.digest().to_string(),
         })?;
+        // Checked under the lock: prune holds it while it deletes, so the
+        // manifest cannot vanish between this check and the write.
+        let _lock = self.lock(INDEX_LOCK)?;
         if !self.has_blob(&digest) {
             return Err(Error::ManifestNotInStore { digest });
         }
@@ -104,8 +107,6 @@ impl Store {
             path: self.index_path(),
             source,
         })?;
-
-        let _lock = self.lock(INDEX_LOCK)?;
         let mut index = self.read_index()?;
         index
             .manifests
@@ -134,7 +135,7 @@ impl Store {
     }
 
     /// Reads `index.json`, checking that it is an object with a `manifests` array.
-    fn read_index(&self) -> Result<IndexFile> {
+    pub(crate) fn read_index(&self) -> Result<IndexFile> {
         let path = self.index_path();
         let bytes = std::fs::read(&path).map_err(|source| Error::io(&path, source))?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
@@ -151,7 +152,7 @@ impl Store {
     }
 
     /// Sorts the entries and atomically replaces `index.json`.
-    fn write_index(&self, index: IndexFile) -> Result<()> {
+    pub(crate) fn write_index(&self, index: IndexFile) -> Result<()> {
         let IndexFile {
             mut fields,
             mut manifests,
@@ -179,7 +180,7 @@ fn invalid_index(path: PathBuf, reason: &str) -> Error {
 }
 
 /// The tag name of an index entry, if it has one.
-fn ref_name(entry: &Value) -> Option<&str> {
+pub(crate) fn ref_name(entry: &Value) -> Option<&str> {
     entry.get("annotations")?.get(ANNOTATION_REF_NAME)?.as_str()
 }
 

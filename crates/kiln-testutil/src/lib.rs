@@ -5,6 +5,7 @@
 //! - [`run`], [`run_ok`]: run a command and capture its output, with the output in panic messages.
 //! - [`OciImage`]: read an oci-archive or oci-dir (index → manifest → config → layers), verifying digests.
 //! - [`list_layer`]: the entries of a (gzipped) layer tar; [`Project`]: a mutable copy of a build context.
+//! - [`build_busybox`]: a busybox base image (`busybox:test`) built by kiln from the host's busybox-static.
 //! - [`assert_golden`]: compare with a golden file, rewritten when `KILN_BLESS=1`.
 //!
 //! ```no_run
@@ -15,18 +16,25 @@
 //! assert!(built.image_id.starts_with("sha256:"));
 //! ```
 
+mod busybox;
 mod command;
 mod golden;
 mod kiln;
 mod layer;
 mod oci;
 mod project;
+mod table;
 mod tools;
 
+pub use busybox::{
+    applets, build_busybox, busybox_context, is_static_elf, static_busybox, BUSYBOX_PATH,
+    BUSYBOX_TAG,
+};
 pub use command::{run, run_ok, run_with_stdin, Output};
 pub use golden::{assert_golden, blessing};
 pub use kiln::{assert_clean_failure, assert_no_panic, BuildResult, Kiln};
 pub use layer::{list_layer, list_tar, EntryKind, LayerFile, TarEntry};
 pub use oci::{sha256_hex, Layer, OciImage};
 pub use project::{tree_listing, workspace_root, Project};
+pub use table::{parse_docker_table, Table};
 pub use tools::{on_path, require_tool, tools_required};

@@ -26,14 +26,6 @@ pub fn write_layer(engine: &Engine<'_>, entries: Vec<LayerEntry>) -> Result<Laye
     })
 }
 
-fn is_url(source: &str) -> bool {
-    let lower = source.to_ascii_lowercase();
-    lower.starts_with("http://")
-        || lower.starts_with("https://")
-        || lower.starts_with("git@")
-        || lower.starts_with("git://")
-}
-
 pub fn dispatch_copy(
     engine: &mut Engine<'_>,
     state: &mut StageState,
@@ -83,6 +75,7 @@ pub fn dispatch_copy(
     }
 
     let mut words = Vec::new();
+    let mut urls = Vec::new();
     let mut inline = Vec::new();
     for source in &args.sources {
         if let Some(name) = source.strip_prefix("<<") {
@@ -111,20 +104,43 @@ pub fn dispatch_copy(
             }
         }
         let word = expand(source)?;
-        if is_url(&word) {
+        if super::add_url::is_git(&word) {
             return Err(step_error(
                 span,
-                format!("{keyword} from a URL ({word}) is not supported yet: kiln has no registry/HTTP client until the registry issue lands"),
+                format!("{keyword} of a git repository ({word}) is not supported yet"),
             ));
+        }
+        if super::add_url::is_http(&word) {
+            if !args.is_add {
+                return Err(step_error(
+                    span,
+                    format!("COPY does not accept URLs ({word}): use ADD"),
+                ));
+            }
+            urls.push(word);
+            continue;
         }
         words.push(word);
     }
-    if args.checksum.is_some() {
-        return Err(step_error(
-            span,
-            "ADD --checksum is only valid for http(s) sources",
-        ));
-    }
+    let checksum = match &args.checksum {
+        Some(text) if urls.len() == 1 && words.is_empty() && inline.is_empty() => {
+            let text = expand(text)?;
+            Some(text.parse::<kiln_oci::Digest>().map_err(|err| {
+                step_error(span, format!("invalid ADD --checksum {text:?}: {err}"))
+            })?)
+        }
+        Some(_) => {
+            return Err(step_error(
+                span,
+                "ADD --checksum is only valid with a single http(s) source",
+            ))
+        }
+        None => None,
+    };
+    let downloads = urls
+        .iter()
+        .map(|url| super::add_url::download(engine, url, checksum.as_ref(), span))
+        .collect::<Result<Vec<_>>>()?;
 
     let tree: Rc<Tree> = match &from {
         Some(from) => from_tree(engine, state.index, from, span)?,
@@ -175,6 +191,16 @@ pub fn dispatch_copy(
                 owners: None,
             }),
         }
+    }
+    for (tree, name) in &downloads {
+        sources.push(Source::Tree {
+            tree: &tree.snapshot,
+            selected: crate::copy::Selected {
+                path: name.clone(),
+                named: name.clone(),
+            },
+            owners: None,
+        });
     }
     for (name, content) in inline {
         sources.push(Source::Inline { name, content });

@@ -1,11 +1,10 @@
 //! FROM: the base image of a stage.
 
 use kiln_dockerfile::instruction::Stage;
-use kiln_oci::{ContainerConfig, ImageConfig, Reference};
-use kiln_store::Store;
+use kiln_oci::{ContainerConfig, ImageConfig};
 
 use crate::build::Engine;
-use crate::error::{step_error, BuildError, Result};
+use crate::error::{step_error, Result};
 use crate::image::Image;
 use crate::options::NamedContext;
 use crate::plan::find_stage;
@@ -58,7 +57,7 @@ pub fn base_image(engine: &mut Engine<'_>, stage: &Stage) -> Result<Image> {
             )),
         };
     }
-    image_from_store(engine.store, &base).map_err(|err| err.at(stage.span))
+    image_by_name(engine, &base).map_err(|err| err.at(stage.span))
 }
 
 fn scratch(engine: &Engine<'_>) -> Image {
@@ -77,28 +76,12 @@ fn scratch(engine: &Engine<'_>) -> Image {
     }
 }
 
-/// Finds an image in the store by name, tag or digest.
-pub fn image_from_store(store: &Store, name: &str) -> Result<Image> {
-    let reference: Reference = name
-        .parse()
-        .map_err(|err| BuildError::Usage(format!("invalid image reference {name:?}: {err}")))?;
-    if let Some(digest) = reference.digest() {
-        if store.has_blob(digest) {
-            return Image::from_manifest(store, digest);
-        }
-    } else {
-        for candidate in [
-            reference.familiar(),
-            reference.to_string(),
-            name.to_string(),
-        ] {
-            if let Some(descriptor) = store.resolve_tag(&candidate)? {
-                return Image::from_manifest(store, &kiln_oci::descriptor_digest(&descriptor)?);
-            }
-        }
-    }
-    Err(BuildError::Usage(format!(
-        "image {name:?} is not in kiln's store ({}): kiln does not pull from registries yet; import it with `kiln load`",
-        store.root().display()
-    )))
+/// Finds an image by name, tag or digest: in the store, or from its
+/// registry as the pull policy says.
+pub fn image_by_name(engine: &mut Engine<'_>, name: &str) -> Result<Image> {
+    let step = engine.current_step();
+    let policy = engine.options.pull;
+    let (store, progress) = (engine.store, engine.progress);
+    let client = engine.registry_client()?;
+    crate::pull::image(store, client, policy, name, progress, step)
 }

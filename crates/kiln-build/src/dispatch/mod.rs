@@ -1,7 +1,9 @@
 //! One function per instruction (BuildKit's `dispatch*`): each reads the
 //! stage state and the engine, and changes the image config and layers.
 
+mod add_url;
 mod copy;
+pub use copy::write_layer;
 pub mod from;
 mod metadata;
 mod workdir;
@@ -9,16 +11,13 @@ mod workdir;
 use kiln_dockerfile::instruction::{Command, CommandKind};
 
 use crate::build::Engine;
-use crate::error::{step_error, Result};
+use crate::error::Result;
 use crate::stage::StageState;
 
 /// Runs one instruction.
 pub fn dispatch(engine: &mut Engine<'_>, state: &mut StageState, command: &Command) -> Result<()> {
     match &command.kind {
-        CommandKind::Run(_) => Err(step_error(
-            command.span,
-            "RUN is not supported yet: kiln cannot execute commands until its RUN sandbox lands",
-        )),
+        CommandKind::Run(args) => crate::run::dispatch_run(engine, state, command, args),
         CommandKind::Copy(args) => copy::dispatch_copy(engine, state, command, args),
         CommandKind::Workdir(path) => workdir::dispatch_workdir(engine, state, command, path),
         CommandKind::Arg(decls) => metadata::dispatch_arg(engine, state, command, decls),

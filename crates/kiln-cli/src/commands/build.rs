@@ -45,6 +45,30 @@ pub struct BuildArgs {
     /// The target platform (only the host platform is supported).
     #[arg(long)]
     pub platform: Option<String>,
+    /// How RUN steps are sandboxed: builtin (kiln's own namespaces) or runc.
+    #[arg(long, default_value = "builtin", value_name = "MODE")]
+    pub isolation: String,
+    /// The OCI runtime binary for --isolation runc (default: runc on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable).
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
+    /// The network of RUN steps: default, none or host.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// When to pull base images: missing (check the registry, pull what the
+    /// store lacks), always, or never. `--pull` alone means always.
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_value = "missing", default_missing_value = "always")]
+    pub pull: String,
+    /// Push every -t name to its registry after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// Write the image's digests and name as JSON to this file (as buildx does).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: crate::registry::RegistryArgs,
     /// Progress output: auto, tty or plain.
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub progress: String,
@@ -52,6 +76,9 @@ pub struct BuildArgs {
 
 pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mode = ProgressMode::parse(&args.progress)?;
+    if args.push && args.tags.is_empty() {
+        bail!("--push needs at least one -t NAME to push to");
+    }
     let (dockerfile, dockerfile_path, display_name) = read_dockerfile(&args)?;
     let options = options_from(&args, dockerfile.clone(), dockerfile_path)?;
     let store = kiln_store::Store::open(&root::store_root(root_flag)?)
@@ -61,6 +88,19 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
     renderer.finish();
     match result {
         Ok(outcome) => {
+            let mut pushed = None;
+            if args.push {
+                let client = kiln_registry::Client::new(args.registry.client_options()?)?;
+                for tag in &options.tags {
+                    let digest =
+                        super::push::push_one(&client, &store, &outcome.manifest, tag, false)?;
+                    eprintln!("pushed {}@{digest}", tag.name());
+                    pushed = Some(digest);
+                }
+            }
+            if let Some(path) = &args.metadata_file {
+                write_build_metadata(path, &options, &outcome, pushed.as_ref())?;
+            }
             eprintln!("{}", outcome.config_digest);
             Ok(ExitCode::SUCCESS)
         }
@@ -69,6 +109,32 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// buildx's metadata file for a build.
+fn write_build_metadata(
+    path: &Path,
+    options: &BuildOptions,
+    outcome: &kiln_build::BuildOutcome,
+    pushed: Option<&kiln_oci::Digest>,
+) -> anyhow::Result<()> {
+    let names: Vec<String> = options.tags.iter().map(|tag| tag.to_string()).collect();
+    let digest = pushed.map_or_else(
+        || outcome.manifest.digest().to_string(),
+        |digest| digest.to_string(),
+    );
+    let value = serde_json::json!({
+        "containerimage.config.digest": outcome.config_digest.to_string(),
+        "containerimage.digest": digest,
+        "containerimage.descriptor": {
+            "mediaType": outcome.manifest.media_type().to_string(),
+            "digest": outcome.manifest.digest().to_string(),
+            "size": outcome.manifest.size(),
+        },
+        "image.name": names.join(","),
+    });
+    let text = serde_json::to_string_pretty(&value)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(Vec<u8>, Option<PathBuf>, String)> {
@@ -163,6 +229,25 @@ fn options_from(
         ),
         _ => None,
     };
+    let isolation = match (args.isolation.as_str(), &args.runtime) {
+        ("builtin", None) => kiln_build::Isolation::Builtin,
+        ("builtin", Some(_)) => bail!("--runtime needs --isolation runc"),
+        ("runc", runtime) => kiln_build::Isolation::Runc {
+            runtime: runtime.clone().unwrap_or_else(|| PathBuf::from("runc")),
+        },
+        (other, _) => bail!("invalid --isolation {other:?}: use builtin or runc"),
+    };
+    if let Some(network) = &args.network {
+        if !matches!(network.as_str(), "default" | "none" | "host") {
+            bail!("invalid --network {network:?}: use default, none or host");
+        }
+    }
+    let mut secrets = BTreeMap::new();
+    for spec in &args.secrets {
+        let (id, value) = read_secret(spec)?;
+        secrets.insert(id, value);
+    }
+    let init_exe = std::env::current_exe().context("failed to find the kiln binary")?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
@@ -180,5 +265,49 @@ fn options_from(
         tags,
         outputs,
         iidfile: args.iidfile.clone(),
+        isolation,
+        init_exe: Some(init_exe),
+        secrets,
+        network: args.network.clone(),
+        cancel: crate::interrupt::flag(),
+        registry: Some(args.registry.client_options()?),
+        pull: match args.pull.as_str() {
+            "missing" | "false" => kiln_build::PullPolicy::Missing,
+            "always" | "true" => kiln_build::PullPolicy::Always,
+            "never" => kiln_build::PullPolicy::Never,
+            other => bail!("invalid --pull {other:?}: use always, missing or never"),
+        },
     })
+}
+
+/// `--secret id=ID,src=FILE`, `id=ID,env=VAR`, or `id=ID` (the variable ID).
+fn read_secret(spec: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut id = None;
+    let mut source = None;
+    let mut env = None;
+    for part in spec.split(',') {
+        let (key, value) = part.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("invalid --secret {spec:?}: expected key=value pairs")
+        })?;
+        match key {
+            "id" => id = Some(value.to_string()),
+            "src" | "source" => source = Some(PathBuf::from(value)),
+            "env" => env = Some(value.to_string()),
+            "type" if value == "file" || value == "env" => {}
+            other => bail!("invalid --secret {spec:?}: unknown key {other:?}"),
+        }
+    }
+    let id = id.ok_or_else(|| anyhow::anyhow!("invalid --secret {spec:?}: id= is required"))?;
+    let value = match (source, env) {
+        (Some(path), None) => std::fs::read(&path)
+            .with_context(|| format!("failed to read secret {id:?} from {}", path.display()))?,
+        (None, Some(var)) => std::env::var(&var)
+            .with_context(|| format!("secret {id:?}: environment variable {var} is not set"))?
+            .into_bytes(),
+        (None, None) => std::env::var(&id)
+            .with_context(|| format!("secret {id:?}: give src=FILE or env=VAR"))?
+            .into_bytes(),
+        (Some(_), Some(_)) => bail!("invalid --secret {spec:?}: give src= or env=, not both"),
+    };
+    Ok((id, value))
 }

@@ -39,13 +39,17 @@ pub fn run(root_flag: Option<PathBuf>, args: LoadArgs) -> anyhow::Result<ExitCod
         .context("failed to open the store")?;
     let loaded = kiln_build::load::load(&store, &file, &tags)
         .with_context(|| format!("failed to load {}", file.display()))?;
+    let mut out = String::new();
     for image in loaded {
         if image.names.is_empty() {
-            println!("Loaded image ID: {}", image.manifest.digest());
+            // docker prints the image ID: the config digest.
+            let stored = super::store_images::read_image(&store, &image.manifest)?;
+            out.push_str(&format!("Loaded image ID: {}\n", stored.config_digest));
         }
         for name in image.names {
-            println!("Loaded image: {name}");
+            out.push_str(&format!("Loaded image: {name}\n"));
         }
     }
+    super::write_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }

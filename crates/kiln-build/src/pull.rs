@@ -1,0 +1,160 @@
+//! Base images from registries: resolve a FROM (or `COPY --from`) name with
+//! one manifest HEAD, pull what the store lacks, tag it, and read it.
+
+use std::sync::Mutex;
+
+use kiln_oci::{Digest, Platform, Reference};
+use kiln_registry::{Client, TransferProgress};
+use kiln_store::Store;
+
+use crate::error::{BuildError, Result};
+use crate::image::Image;
+use crate::options::PullPolicy;
+use crate::progress::{Event, Progress};
+
+/// Reports blob transfers as step log lines.
+pub struct TransferLog<'a> {
+    progress: &'a dyn Progress,
+    step: usize,
+    sizes: Mutex<Vec<(Digest, u64)>>,
+}
+
+impl<'a> TransferLog<'a> {
+    /// Logs into `step`.
+    pub fn new(progress: &'a dyn Progress, step: usize) -> TransferLog<'a> {
+        TransferLog {
+            progress,
+            step,
+            sizes: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl TransferProgress for TransferLog<'_> {
+    fn started(&self, digest: &Digest, size: u64) {
+        if let Ok(mut sizes) = self.sizes.lock() {
+            sizes.push((digest.clone(), size));
+        }
+    }
+
+    fn advanced(&self, _digest: &Digest, _bytes: u64) {}
+
+    fn finished(&self, digest: &Digest, skipped: bool) {
+        let size = self
+            .sizes
+            .lock()
+            .ok()
+            .and_then(|sizes| {
+                sizes
+                    .iter()
+                    .find(|(known, _)| known == digest)
+                    .map(|(_, size)| *size)
+            })
+            .unwrap_or(0);
+        let verb = if skipped { "already present" } else { "pulled" };
+        self.progress.event(Event::StepLog {
+            id: self.step,
+            line: format!("{verb} {} ({size} bytes)", digest.short()),
+        });
+    }
+}
+
+/// Reads an image named `name` from the store, or from its registry as the
+/// pull policy says.
+pub fn image(
+    store: &Store,
+    client: Option<&Client>,
+    policy: PullPolicy,
+    name: &str,
+    progress: &dyn Progress,
+    step: usize,
+) -> Result<Image> {
+    let reference: Reference = name
+        .parse()
+        .map_err(|err| BuildError::Usage(format!("invalid image reference {name:?}: {err}")))?;
+    let local = local_manifest(store, &reference, name)?;
+    let client = match (policy, client) {
+        (PullPolicy::Never, _) | (_, None) => {
+            return match local {
+                Some(digest) => Image::from_manifest(store, &digest),
+                None => Err(not_found(store, name, policy)),
+            }
+        }
+        (_, Some(client)) => client,
+    };
+    if let (Some(digest), Some(_)) = (&local, reference.digest()) {
+        // Pinned by digest and present: nothing to ask the registry.
+        return Image::from_manifest(store, digest);
+    }
+    let platform = Platform::host();
+    let resolved = match client.resolve(&reference, &platform) {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            return match (policy, local) {
+                (PullPolicy::Missing, Some(digest)) => {
+                    progress.event(Event::Warning(format!(
+                        "could not check {name} in its registry ({err}); using the copy in the store"
+                    )));
+                    Image::from_manifest(store, &digest)
+                }
+                _ => Err(BuildError::Usage(format!(
+                    "failed to resolve {name}: {err}"
+                ))),
+            };
+        }
+    };
+    let manifest_digest = kiln_oci::descriptor_digest(&resolved.manifest)?;
+    let complete = store.has_blob(&manifest_digest)
+        && Image::from_manifest(store, &manifest_digest)
+            .map(|image| {
+                image.layers.iter().all(|layer| {
+                    kiln_oci::descriptor_digest(&layer.descriptor)
+                        .is_ok_and(|digest| store.has_blob(&digest))
+                })
+            })
+            .unwrap_or(false);
+    let manifest = if complete {
+        resolved.manifest
+    } else {
+        progress.event(Event::StepLog {
+            id: step,
+            line: format!("pulling {reference}"),
+        });
+        let log = TransferLog::new(progress, step);
+        client
+            .pull(&reference, &platform, store, &log)
+            .map_err(|err| BuildError::Usage(format!("failed to pull {name}: {err}")))?
+    };
+    if reference.digest().is_none() {
+        store.set_tag(&reference.familiar(), &manifest)?;
+    }
+    Image::from_manifest(store, &kiln_oci::descriptor_digest(&manifest)?)
+}
+
+fn local_manifest(store: &Store, reference: &Reference, name: &str) -> Result<Option<Digest>> {
+    if let Some(digest) = reference.digest() {
+        return Ok(store.has_blob(digest).then(|| digest.clone()));
+    }
+    for candidate in [
+        reference.familiar(),
+        reference.to_string(),
+        name.to_string(),
+    ] {
+        if let Some(descriptor) = store.resolve_tag(&candidate)? {
+            return Ok(Some(kiln_oci::descriptor_digest(&descriptor)?));
+        }
+    }
+    Ok(None)
+}
+
+fn not_found(store: &Store, name: &str, policy: PullPolicy) -> BuildError {
+    let why = if policy == PullPolicy::Never {
+        "and --pull=never forbids fetching it"
+    } else {
+        "and registry access is off"
+    };
+    BuildError::Usage(format!(
+        "image {name:?} is not in kiln's store ({}) {why}; pull it with `kiln pull` or import it with `kiln load`",
+        store.root().display()
+    ))
+}
