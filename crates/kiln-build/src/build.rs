@@ -59,6 +59,9 @@ pub fn build(
     options: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<BuildOutcome> {
+    // Held until the image is tagged: a concurrent prune waits instead of
+    // deleting the blobs this build writes or reuses.
+    let _gc = store.gc_guard()?;
     let file = kiln_dockerfile::parse(&options.dockerfile)?;
     for warning in &file.warnings {
         progress.event(Event::Warning(warning.clone()));

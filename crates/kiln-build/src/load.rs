@@ -19,6 +19,8 @@ pub struct Loaded {
 /// Imports every image of `archive`, verifying each blob; tags them with
 /// their names from the archive, or with `tags` when given.
 pub fn load(store: &Store, archive: &Path, tags: &[Reference]) -> Result<Vec<Loaded>> {
+    // Keeps `kiln prune` from deleting blobs between their import and the tag.
+    let _gc_guard = store.gc_guard()?;
     let work = store.tmp_dir("load-")?;
     let images = kiln_oci::read_archive(archive, work.path())?;
     let mut loaded = Vec::new();

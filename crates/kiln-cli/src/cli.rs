@@ -22,6 +22,14 @@ pub enum Command {
     Build(Box<crate::commands::build::BuildArgs>),
     /// Import an oci-archive or docker-archive tarball into the store.
     Load(crate::commands::load::LoadArgs),
+    /// Fetch an image from its registry into the store.
+    Pull(crate::commands::pull::PullArgs),
+    /// Upload an image from the store to a registry.
+    Push(crate::commands::push::PushArgs),
+    /// Log in to a registry (credentials kept in containers' auth.json).
+    Login(crate::commands::login::LoginArgs),
+    /// Remove a registry's stored credentials.
+    Logout(crate::commands::login::LogoutArgs),
     /// List the images of the store.
     Images(crate::commands::images::ImagesArgs),
     /// Give an image of the store another name.

@@ -16,10 +16,11 @@
 //! unrecoverable. Referenced blobs that are missing are skipped.
 //!
 //! **Concurrency.** Three mechanisms, from strongest to weakest:
-//! 1. Writers (build, load, pull) hold the shared `gc` lock
-//!    ([`Store::gc_guard`]) from their first blob write until their tag is
-//!    set. Prune takes `gc` exclusively, so it waits for running writers, and
-//!    writers that start meanwhile wait for prune to finish.
+//! 1. Writers hold the shared `gc` lock ([`Store::gc_guard`]) from their
+//!    first blob write (or reuse of an existing blob) until their tag is set;
+//!    `kiln load` does, and builds and pulls should. Prune takes `gc`
+//!    exclusively, so it waits for running writers, and writers that start
+//!    meanwhile wait for prune to finish.
 //! 2. Prune holds the `index` lock while it computes the reachable set and
 //!    deletes, and [`Store::set_tag`] checks that the manifest exists under
 //!    the same lock, so a tag can never be set to a manifest being deleted.

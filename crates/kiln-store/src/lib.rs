@@ -30,6 +30,7 @@
 //! ```
 
 pub mod blob;
+mod cache;
 mod error;
 pub mod gc;
 mod lock;
@@ -37,6 +38,7 @@ mod store;
 mod tags;
 
 pub use blob::BlobWriter;
+pub use cache::{StatCache, StatKey, CACHE_VERSION};
 pub use error::{Error, Result};
 pub use gc::{PruneOptions, PruneReport};
 pub use lock::StoreLock;

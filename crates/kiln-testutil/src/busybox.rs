@@ -37,7 +37,7 @@ nogroup:x:65534:\n";
 /// The Dockerfile that turns the prepared context into the image.
 pub const DOCKERFILE: &str = "FROM scratch\n\
 COPY rootfs/ /\n\
-COPY --chown=1000:1000 rootfs/home/app/ /home/app/\n\
+COPY --chown=1000:1000 home-app/ /home/app/\n\
 CMD [\"sh\"]\n";
 
 /// Whether an ELF image has no program interpreter (`PT_INTERP`): a static
@@ -94,7 +94,9 @@ pub fn applets(busybox: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A build context (Dockerfile + `rootfs/`) for the busybox image.
+/// A build context for the busybox image: `rootfs/` (copied to `/`) and
+/// `home-app/` (copied to `/home/app`, created by that COPY and so owned by
+/// its `--chown`, as in BuildKit).
 pub fn busybox_context(busybox: &Path) -> Project {
     let project = Project::empty();
     project.write("Dockerfile", DOCKERFILE);
@@ -113,7 +115,8 @@ pub fn busybox_context(busybox: &Path) -> Project {
         .chmod("rootfs/etc/group", 0o644)
         .mkdir("rootfs/tmp")
         .mkdir("rootfs/root")
-        .mkdir("rootfs/home/app");
+        .mkdir("rootfs/home")
+        .write("home-app/.profile", "export PS1='app$ '\n");
     for (dir, mode) in [
         ("rootfs", 0o755),
         ("rootfs/bin", 0o755),
@@ -121,7 +124,7 @@ pub fn busybox_context(busybox: &Path) -> Project {
         ("rootfs/tmp", 0o1777),
         ("rootfs/root", 0o700),
         ("rootfs/home", 0o755),
-        ("rootfs/home/app", 0o755),
+        ("home-app", 0o755),
     ] {
         let path = project.join(dir);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))

@@ -53,6 +53,25 @@ pub struct ContextEntry {
     pub dev: u64,
     /// Inode number.
     pub ino: u64,
+    /// Status change time, seconds since the epoch.
+    pub ctime: i64,
+    /// Nanoseconds part of the status change time.
+    pub ctime_nsec: u32,
+}
+
+impl ContextEntry {
+    /// The stat facts the stat cache keys content digests by.
+    pub fn stat_key(&self) -> kiln_store::StatKey {
+        kiln_store::StatKey {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.size,
+            mtime: self.mtime,
+            mtime_nsec: i64::from(self.mtime_nsec),
+            ctime: self.ctime,
+            ctime_nsec: i64::from(self.ctime_nsec),
+        }
+    }
 }
 
 /// The build context as the build sees it: every entry kept by the ignore
@@ -163,6 +182,38 @@ impl Snapshot {
         std::io::copy(&mut file, &mut hasher).map_err(io_error)?;
         let digest = Digest::from_sha256(hasher.finalize().into());
         self.lock_digests().insert(path.to_string(), digest.clone());
+        Ok(digest)
+    }
+
+    /// Like [`Snapshot::file_digest`], but a file whose stat facts are in
+    /// `cache` is not read again; newly read digests are added to it.
+    pub fn file_digest_cached(
+        &self,
+        path: &str,
+        cache: &Mutex<kiln_store::StatCache>,
+    ) -> Result<Digest, ContextError> {
+        let key = self
+            .get(path)
+            .filter(|entry| entry.kind == ContextKind::File)
+            .map(ContextEntry::stat_key);
+        if let Some(key) = key {
+            let known = cache
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&key);
+            if let Some(sha) = known {
+                return Ok(Digest::from_sha256(sha));
+            }
+        }
+        let digest = self.file_digest(path)?;
+        if let (Some(key), Ok(bytes)) = (key, hex::decode(digest.hex())) {
+            if let Ok(sha) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(key, sha);
+            }
+        }
         Ok(digest)
     }
 

@@ -130,6 +130,8 @@ fn entry_for(
         gid: metadata.gid(),
         dev: metadata.dev(),
         ino: metadata.ino(),
+        ctime: metadata.ctime(),
+        ctime_nsec: u32::try_from(metadata.ctime_nsec()).unwrap_or(0),
     })
 }
 

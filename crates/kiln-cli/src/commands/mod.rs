@@ -34,6 +34,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(cli.root, *args),
         Command::Load(args) => load::run(cli.root, args),
+        Command::Pull(args) => pull::run(cli.root, args),
+        Command::Push(args) => push::run(cli.root, args),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
         Command::Images(args) => images::run(cli.root, args),
         Command::Tag(args) => tag::run(cli.root, args),
         Command::Rmi(args) => rmi::run(cli.root, args),

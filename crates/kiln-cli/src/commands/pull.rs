@@ -37,6 +37,7 @@ pub fn run(root_flag: Option<PathBuf>, args: PullArgs) -> anyhow::Result<ExitCod
     let store = kiln_store::Store::open(&root::store_root(root_flag)?)
         .context("failed to open the store")?;
     let client = kiln_registry::Client::new(args.registry.client_options()?)?;
+    let _gc = store.gc_guard()?;
     let progress = crate::transfer::TransferLines::new(args.quiet);
     let manifest = client
         .pull(&reference, &platform, &store, &progress)

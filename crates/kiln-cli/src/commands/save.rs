@@ -93,7 +93,7 @@ pub fn run(root: Option<PathBuf>, args: SaveArgs) -> anyhow::Result<ExitCode> {
 
 /// The image manifest to export (the platform's entry for an index).
 fn manifest_descriptor(store: &Store, image: &StoredImage) -> anyhow::Result<kiln_oci::Descriptor> {
-    if !is_index(&image.descriptor.media_type().to_string()) {
+    if !is_index(image.descriptor.media_type().as_ref()) {
         return Ok(image.descriptor.clone());
     }
     let bytes = store.read_blob(&image.manifest_digest)?;

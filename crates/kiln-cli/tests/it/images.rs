@@ -49,7 +49,10 @@ fn json_lines(text: &str) -> Vec<Value> {
 #[test]
 fn images_lists_tags_like_docker() {
     let kiln = two_images();
-    run_ok(kiln.cmd().args(["tag", "hello:1", "quay.io/kiln/hello:latest"]));
+    run_ok(
+        kiln.cmd()
+            .args(["tag", "hello:1", "quay.io/kiln/hello:latest"]),
+    );
     let hello = stored(&kiln, "hello:1");
     let copy = stored(&kiln, "copy:2");
     let short = |image: &OciImage| image.config_digest["sha256:".len()..][..12].to_owned();
@@ -75,31 +78,54 @@ fn images_lists_tags_like_docker() {
         [short(&copy), short(&hello), short(&hello)]
     );
     assert!(
-        table.column("CREATED").iter().all(|cell| cell.ends_with(" years ago")),
+        table
+            .column("CREATED")
+            .iter()
+            .all(|cell| cell.ends_with(" years ago")),
         "{text}"
     );
 
     // JSON: docker's keys with full values; the table's SIZE is the JSON Size.
     let rows = json_lines(&stdout_ok(&kiln, &["images", "--format", "json"]));
     assert_eq!(rows.len(), 3);
-    let keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "Size", "SizeBytes", "Tag"]
+        [
+            "CreatedAt",
+            "CreatedSince",
+            "Digest",
+            "ID",
+            "Repository",
+            "Size",
+            "SizeBytes",
+            "Tag"
+        ]
     );
     assert_eq!(rows[1]["ID"], hello.config_digest.as_str());
     assert_eq!(rows[1]["Digest"], hello.manifest_digest.as_str());
     assert_eq!(rows[1]["CreatedAt"], "2023-11-14 22:13:20 +0000 UTC");
     assert_eq!(rows[1]["SizeBytes"], size_bytes(&hello));
     assert_eq!(rows[0]["SizeBytes"], size_bytes(&copy));
-    let sizes: Vec<&str> = rows.iter().map(|row| row["Size"].as_str().unwrap()).collect();
+    let sizes: Vec<&str> = rows
+        .iter()
+        .map(|row| row["Size"].as_str().unwrap())
+        .collect();
     assert_eq!(table.column("SIZE"), sizes);
 
     // -q: each ID once, in table order; --no-trunc: full IDs.
     let quiet = stdout_ok(&kiln, &["images", "-q"]);
     assert_eq!(quiet, format!("{}\n{}\n", short(&copy), short(&hello)));
     let full = stdout_ok(&kiln, &["images", "-q", "--no-trunc"]);
-    assert_eq!(full, format!("{}\n{}\n", copy.config_digest, hello.config_digest));
+    assert_eq!(
+        full,
+        format!("{}\n{}\n", copy.config_digest, hello.config_digest)
+    );
 
     // --digests adds the manifest digest before IMAGE ID.
     let table = parse_docker_table(&stdout_ok(&kiln, &["images", "--digests"]));
@@ -109,7 +135,11 @@ fn images_lists_tags_like_docker() {
     );
     assert_eq!(
         table.column("DIGEST"),
-        [&copy.manifest_digest, &hello.manifest_digest, &hello.manifest_digest]
+        [
+            copy.manifest_digest.clone(),
+            hello.manifest_digest.clone(),
+            hello.manifest_digest.clone()
+        ]
     );
 
     // NAME filters by repository, or by repository and tag.
@@ -133,24 +163,47 @@ fn tag_and_rmi() {
 
     // SOURCE by ID prefix, by manifest digest, by name.
     run_ok(kiln.cmd().args(["tag", &id[..8], "hello:by-id"]));
-    run_ok(kiln.cmd().args(["tag", &hello.manifest_digest, "hello:by-digest"]));
-    run_ok(kiln.cmd().args(["tag", "hello:1", "docker.io/library/hello"]));
+    run_ok(
+        kiln.cmd()
+            .args(["tag", &hello.manifest_digest, "hello:by-digest"]),
+    );
+    run_ok(
+        kiln.cmd()
+            .args(["tag", "hello:1", "docker.io/library/hello"]),
+    );
     assert_eq!(
         kiln.tags(),
-        ["copy:2", "hello:1", "hello:by-digest", "hello:by-id", "hello:latest"]
+        [
+            "copy:2",
+            "hello:1",
+            "hello:by-digest",
+            "hello:by-id",
+            "hello:latest"
+        ]
     );
     for tag in ["hello:by-id", "hello:by-digest", "hello:latest"] {
         assert_eq!(kiln.manifest_digest(tag).unwrap(), hello.manifest_digest);
     }
-    let bad = kiln.run(["tag", "hello:1", &format!("hello@{}", hello.manifest_digest)]);
+    let bad = kiln.run([
+        "tag",
+        "hello:1",
+        &format!("hello@{}", hello.manifest_digest),
+    ]);
     kiln_testutil::assert_clean_failure(&bad);
     let missing = kiln.run(["tag", "nope", "x:1"]);
     kiln_testutil::assert_clean_failure(&missing);
-    assert!(missing.stderr.contains("no such image: nope:latest"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no such image: nope:latest"),
+        "{}",
+        missing.stderr
+    );
 
     // A name removes one tag; `hello` means hello:latest.
     let untagged = stdout_ok(&kiln, &["rmi", "hello", "hello:by-digest"]);
-    assert_eq!(untagged, "Untagged: hello:latest\nUntagged: hello:by-digest\n");
+    assert_eq!(
+        untagged,
+        "Untagged: hello:latest\nUntagged: hello:by-digest\n"
+    );
 
     // An ID shared by several tags needs -f, as in docker.
     let conflict = kiln.run(["rmi", id]);
@@ -177,7 +230,11 @@ fn tag_and_rmi() {
     // Unknown names fail with exit 1 but the others are still removed; -q is silent.
     let partial = kiln.run(["rmi", "-q", "nope:1", "copy:2"]);
     kiln_testutil::assert_clean_failure(&partial);
-    assert!(partial.stderr.contains("error: no such image: nope:1"), "{}", partial.stderr);
+    assert!(
+        partial.stderr.contains("error: no such image: nope:1"),
+        "{}",
+        partial.stderr
+    );
     assert_eq!(partial.stdout, "");
     assert!(kiln.tags().is_empty());
 }
@@ -188,12 +245,28 @@ fn history_rows_follow_the_config() {
     let copy = stored(&kiln, "copy:2");
     let history = copy.history();
 
-    let rows = json_lines(&stdout_ok(&kiln, &["history", "--format", "json", "copy:2"]));
+    let rows = json_lines(&stdout_ok(
+        &kiln,
+        &["history", "--format", "json", "copy:2"],
+    ));
     assert_eq!(rows.len(), history.len());
-    let keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size", "SizeBytes"]
+        [
+            "Comment",
+            "CreatedAt",
+            "CreatedBy",
+            "CreatedSince",
+            "ID",
+            "Size",
+            "SizeBytes"
+        ]
     );
     // Newest first; non-empty entries get the layers' sizes, newest layer first.
     let mut layer_sizes: Vec<u64> = copy.manifest["layers"]
@@ -234,13 +307,17 @@ fn history_rows_follow_the_config() {
     }
     assert_eq!(
         table.column("SIZE"),
-        rows.iter().map(|row| row["Size"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        rows.iter()
+            .map(|row| row["Size"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
     );
     let no_trunc = parse_docker_table(&stdout_ok(&kiln, &["history", "--no-trunc", "copy:2"]));
     assert_eq!(no_trunc.rows[0][0], copy.config_digest);
     assert_eq!(
         no_trunc.column("CREATED BY"),
-        rows.iter().map(|row| row["CreatedBy"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        rows.iter()
+            .map(|row| row["CreatedBy"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
     );
 }
 
@@ -253,7 +330,10 @@ fn inspect_matches_the_image_and_skopeo() {
     assert_eq!(array.as_array().map(Vec::len), Some(1));
     let object = &array[0];
     assert_eq!(object["Id"], hello.config_digest.as_str());
-    assert_eq!(object["RepoTags"], serde_json::json!(["hello:1", "hello:again"]));
+    assert_eq!(
+        object["RepoTags"],
+        serde_json::json!(["hello:1", "hello:again"])
+    );
     assert_eq!(
         object["RepoDigests"],
         serde_json::json!([format!("hello@{}", hello.manifest_digest)])
@@ -262,39 +342,69 @@ fn inspect_matches_the_image_and_skopeo() {
     assert_eq!(object["Architecture"], hello.config["architecture"]);
     assert_eq!(object["Os"], hello.config["os"]);
     assert_eq!(object["Config"]["Cmd"], hello.config["config"]["Cmd"]);
-    assert_eq!(object["Config"]["Entrypoint"], hello.config["config"]["Entrypoint"]);
+    assert_eq!(
+        object["Config"]["Entrypoint"],
+        hello.config["config"]["Entrypoint"]
+    );
     assert_eq!(object["Config"]["Env"], hello.config["config"]["Env"]);
     assert_eq!(object["Config"]["User"], "1000:1000");
     assert_eq!(object["RootFS"]["Type"], "layers");
-    assert_eq!(object["RootFS"]["Layers"], hello.config["rootfs"]["diff_ids"]);
+    assert_eq!(
+        object["RootFS"]["Layers"],
+        hello.config["rootfs"]["diff_ids"]
+    );
     assert_eq!(object["History"], hello.config["history"]);
     assert_eq!(object["Size"], size_bytes(&hello));
 
     // Templates.
-    let cmd = stdout_ok(&kiln, &["inspect", "--format", "{{.Config.Cmd}}", "hello:1"]);
+    let cmd = stdout_ok(
+        &kiln,
+        &["inspect", "--format", "{{.Config.Cmd}}", "hello:1"],
+    );
     assert_eq!(cmd, "[--port 8080]\n");
     let entrypoint = stdout_ok(
         &kiln,
-        &["inspect", "-f", "{{json .Config.Entrypoint}} {{.Os}}", hello.config_digest.as_str()],
+        &[
+            "inspect",
+            "-f",
+            "{{json .Config.Entrypoint}} {{.Os}}",
+            hello.config_digest.as_str(),
+        ],
     );
     assert_eq!(entrypoint, "[\"/usr/local/bin/serve\"] linux\n");
-    let unsupported = kiln.run(["inspect", "-f", "{{range .RepoTags}}{{.}}{{end}}", "hello:1"]);
+    let unsupported = kiln.run([
+        "inspect",
+        "-f",
+        "{{range .RepoTags}}{{.}}{{end}}",
+        "hello:1",
+    ]);
     kiln_testutil::assert_clean_failure(&unsupported);
     let missing = kiln.run(["inspect", "hello:1", "nope:1"]);
     kiln_testutil::assert_clean_failure(&missing);
     assert_eq!(json(&missing.stdout).as_array().map(Vec::len), Some(1));
 
     require_tool!("skopeo");
-    let skopeo = json(&run_ok(Command::new("skopeo").args([
-        "inspect",
-        &format!("oci:{}:hello:1", s(kiln.store())),
-    ])));
+    let skopeo =
+        json(&run_ok(Command::new("skopeo").args([
+            "inspect",
+            &format!("oci:{}:hello:1", s(kiln.store())),
+        ])));
     assert_eq!(skopeo["Digest"], hello.manifest_digest.as_str());
     assert_eq!(skopeo["Architecture"], object["Architecture"]);
     assert_eq!(skopeo["Os"], object["Os"]);
     assert_eq!(skopeo["Env"], object["Config"]["Env"]);
-    assert_eq!(skopeo["Created"].as_str().map(|c| c.trim_end_matches('Z').to_owned()),
-        object["Created"].as_str().map(|c| c.trim_end_matches('Z').to_owned()));
-    let layers: Vec<&str> = hello.layers.iter().map(|layer| layer.digest.as_str()).collect();
+    assert_eq!(
+        skopeo["Created"]
+            .as_str()
+            .map(|c| c.trim_end_matches('Z').to_owned()),
+        object["Created"]
+            .as_str()
+            .map(|c| c.trim_end_matches('Z').to_owned())
+    );
+    let layers: Vec<&str> = hello
+        .layers
+        .iter()
+        .map(|layer| layer.digest.as_str())
+        .collect();
     assert_eq!(skopeo["Layers"], serde_json::json!(layers));
 }

@@ -27,7 +27,9 @@ fn blobs(kiln: &Kiln) -> BTreeMap<String, u64> {
 }
 
 fn blob_path(kiln: &Kiln, digest: &str) -> PathBuf {
-    kiln.store().join("blobs/sha256").join(&digest["sha256:".len()..])
+    kiln.store()
+        .join("blobs/sha256")
+        .join(&digest["sha256:".len()..])
 }
 
 /// Parses "Total reclaimed space: 1.234kB" into bytes (approximately).
@@ -60,7 +62,11 @@ fn prune_frees_what_no_tag_reaches() {
     // Without -f and without a terminal, prune refuses and says why.
     let refused = kiln.run(["prune"]);
     assert_clean_failure(&refused);
-    assert!(refused.stderr.contains("not a terminal"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not a terminal"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("-f"), "{}", refused.stderr);
 
     // The default mode keeps blobs written in the last 10 minutes.
@@ -78,20 +84,29 @@ fn prune_frees_what_no_tag_reaches() {
     let pruned = kiln.run(["prune", "-f"]);
     pruned.assert_success();
     let after = blobs(&kiln);
-    let deleted: Vec<&String> = before.keys().filter(|digest| !after.contains_key(*digest)).collect();
+    let deleted: Vec<&String> = before
+        .keys()
+        .filter(|digest| !after.contains_key(*digest))
+        .collect();
     assert!(deleted.contains(&&copy.manifest_digest), "{deleted:?}");
     assert!(deleted.contains(&&copy.config_digest), "{deleted:?}");
     let mut kept = vec![hello.manifest_digest.clone(), hello.config_digest.clone()];
     kept.extend(hello.layers.iter().map(|layer| layer.digest.clone()));
     for digest in &kept {
-        assert!(after.contains_key(digest), "{digest} of hello:1 was deleted");
+        assert!(
+            after.contains_key(digest),
+            "{digest} of hello:1 was deleted"
+        );
     }
     let listed: Vec<&str> = pruned
         .stdout
         .lines()
         .filter_map(|line| line.strip_prefix("deleted: "))
         .collect();
-    assert_eq!(listed, deleted.iter().map(|d| d.as_str()).collect::<Vec<_>>());
+    assert_eq!(
+        listed,
+        deleted.iter().map(|d| d.as_str()).collect::<Vec<_>>()
+    );
     let freed: u64 = deleted.iter().map(|digest| before[*digest]).sum();
     let shown = reclaimed(&pruned.stdout);
     assert!(
@@ -106,7 +121,9 @@ fn prune_frees_what_no_tag_reaches() {
     run_ok(kiln.cmd().args(["images"]));
     run_ok(kiln.cmd().args(["inspect", "hello:1"]));
     if require_tool("skopeo") {
-        run_ok(Command::new("skopeo").args(["inspect", &format!("oci:{}:hello:1", s(kiln.store()))]));
+        run_ok(
+            Command::new("skopeo").args(["inspect", &format!("oci:{}:hello:1", s(kiln.store()))]),
+        );
     }
 }
 

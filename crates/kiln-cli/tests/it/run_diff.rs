@@ -60,15 +60,27 @@ fn buildah(root: &Path) -> Command {
 }
 
 /// Builds `context` with buildah from the base layout; returns the pushed oci-dir.
+///
+/// The base is named relative to `scratch` (buildah's working directory):
+/// buildah turns an `oci:` path into an image name, which must be lowercase,
+/// and temporary directory names are not.
 fn buildah_build(scratch: &Path, base_layout: &Path, context: &Path) -> PathBuf {
     let root = scratch.join("buildah");
     let out = scratch.join("buildah-image");
-    run_ok(buildah(&root).args([
+    let base = base_layout
+        .strip_prefix(scratch)
+        .expect("the base layout is in the scratch dir");
+    assert_eq!(
+        s(base),
+        s(base).to_lowercase(),
+        "a lowercase name for buildah"
+    );
+    run_ok(buildah(&root).current_dir(scratch).args([
         "bud",
         "--isolation",
         "chroot",
         "--build-arg",
-        &format!("BASE=oci:{}:{LAYOUT_TAG}", s(base_layout)),
+        &format!("BASE=oci:{}:{LAYOUT_TAG}", s(base)),
         "-t",
         "kiln-diff:1",
         "-f",

@@ -123,7 +123,7 @@ fn changes_become_layers(rig: &Rig) {
         position(other) < position(link_path),
         "the hard link target must come earlier in the same layer"
     );
-    let long = entry(changed, &long_path());
+    let long = entry(changed, &format!("data/{}", long_path()));
     assert_eq!(long.content, b"long\n");
 
     // `RUN true` changes nothing: an empty layer, still in the manifest, and

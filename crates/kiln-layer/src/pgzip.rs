@@ -1,0 +1,376 @@
+//! Parallel, deterministic gzip: a pigz-style encoder whose output bytes depend only on the
+//! input bytes, the level and the block size, never on the number of threads or on timing.
+//!
+//! The uncompressed stream is cut into blocks of [`BLOCK_SIZE`] bytes. Each block is
+//! compressed on its own by a fresh raw-DEFLATE stream, primed with the last 32 KiB of the
+//! input that precedes it as a preset dictionary (so matches may reach back across the cut,
+//! as in one long stream), and ended with a sync flush (an empty stored block, which leaves
+//! the stream byte-aligned and not final). The last block is ended with a final block. The
+//! concatenation of the blocks is therefore a single DEFLATE stream, wrapped in one gzip
+//! member with a fixed header (no name, mtime 0, OS 255) and a trailer holding the CRC-32
+//! (combined from per-block CRCs, in order) and the length of the whole input.
+//!
+//! Blocks are compressed by a fixed set of worker threads; at most `2 × threads` blocks are
+//! in flight, so memory stays bounded however long the stream is. With one thread the
+//! blocks are compressed inline, with the same function and so the same bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+
+/// Uncompressed bytes per independently compressed block: 128 KiB, as pigz. The output
+/// depends on it, so changing it changes every gzip layer digest.
+pub const BLOCK_SIZE: usize = 128 * 1024;
+
+/// The DEFLATE window: how much preceding input primes each block's compressor.
+const WINDOW: usize = 32 * 1024;
+
+/// Blocks allowed in flight per worker thread.
+const IN_FLIGHT_PER_THREAD: usize = 2;
+
+/// The number of threads used when 0 is asked for: the available parallelism.
+pub fn default_threads() -> usize {
+    thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// The 10-byte gzip header written for `level`: deflate, no flags, mtime 0, the XFL byte
+/// zlib and flate2 write for the level (2 = best, 4 = fastest), OS 255 (unknown).
+pub fn gzip_header(level: u32) -> [u8; 10] {
+    let extra_flags = match level {
+        9.. => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]
+}
+
+/// One block to compress: `buffer` holds `dict_len` bytes of dictionary then the block.
+struct Job {
+    seq: u64,
+    buffer: Vec<u8>,
+    dict_len: usize,
+    last: bool,
+}
+
+/// One compressed block and the CRC-32 of its uncompressed bytes.
+struct Block {
+    bytes: Vec<u8>,
+    crc: Crc,
+}
+
+/// A finished job, in whatever order the workers finish them.
+struct Done {
+    seq: u64,
+    block: io::Result<Block>,
+}
+
+/// The worker threads and the channels to and from them.
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<Done>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(threads: usize, level: Compression) -> Pool {
+        let (job_sender, job_receiver) = mpsc::channel::<Job>();
+        let (result_sender, results) = mpsc::channel::<Done>();
+        let job_receiver = Arc::new(Mutex::new(job_receiver));
+        let workers = (0..threads)
+            .map(|_| {
+                let jobs = Arc::clone(&job_receiver);
+                let results = result_sender.clone();
+                thread::spawn(move || worker(&jobs, &results, level))
+            })
+            .collect();
+        Pool {
+            jobs: Some(job_sender),
+            results,
+            workers,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the job channel makes every worker return once its current block is done.
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            // A worker cannot panic past its catch_unwind; nothing useful to do if it did.
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A worker: takes jobs until the channel closes, sends back each compressed block.
+fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compression) {
+    let mut compressor = Compress::new(level, false);
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let block = panic::catch_unwind(AssertUnwindSafe(|| {
+            compress_block(&mut compressor, &job.buffer, job.dict_len, job.last)
+        }))
+        .unwrap_or_else(|_| {
+            // The compressor may be in any state after a panic: start from a fresh one.
+            compressor = Compress::new(level, false);
+            Err(io::Error::other("gzip worker panicked while compressing a block"))
+        });
+        if results.send(Done { seq: job.seq, block }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Compresses `buffer[dict_len..]` as a raw-DEFLATE fragment primed with
+/// `buffer[..dict_len]`, ended by a sync flush or, if `last`, by the final block.
+fn compress_block(
+    compressor: &mut Compress,
+    buffer: &[u8],
+    dict_len: usize,
+    last: bool,
+) -> io::Result<Block> {
+    let (dictionary, input) = buffer.split_at(dict_len.min(buffer.len()));
+    compressor.reset();
+    if !dictionary.is_empty() {
+        compressor
+            .set_dictionary(dictionary)
+            .map_err(|error| io::Error::other(format!("failed to set gzip dictionary: {error}")))?;
+    }
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    // Room for incompressible input (stored blocks) plus the flush markers; grown if short.
+    let mut bytes = Vec::with_capacity(input.len() + input.len() / 64 + 64);
+    let mut consumed = 0;
+    loop {
+        let before = compressor.total_in();
+        let status = compressor
+            .compress_vec(&input[consumed..], &mut bytes, flush)
+            .map_err(|error| io::Error::other(format!("failed to compress gzip block: {error}")))?;
+        consumed += usize::try_from(compressor.total_in() - before)
+            .map_err(|_| io::Error::other("gzip block size overflow"))?;
+        let done = match status {
+            Status::StreamEnd => true,
+            // A sync flush is complete once all input is taken and output space is left over.
+            Status::Ok | Status::BufError => {
+                !last && consumed == input.len() && bytes.len() < bytes.capacity()
+            }
+        };
+        if done {
+            break;
+        }
+        bytes.reserve(bytes.capacity().max(64));
+    }
+    let mut crc = Crc::new();
+    crc.update(input);
+    Ok(Block { bytes, crc })
+}
+
+/// A streaming gzip encoder that compresses blocks on several threads; see the module docs.
+///
+/// [`Write::flush`] writes out every block already cut (waiting for them) and flushes the
+/// output, but never cuts a block early, so flushing does not change the bytes. Call
+/// [`ParallelGzEncoder::finish`] to end the stream; dropping the encoder abandons it. After
+/// an error the encoder is in an unspecified state and should be dropped.
+pub struct ParallelGzEncoder<W: Write> {
+    out: W,
+    level: u32,
+    block_size: usize,
+    /// Dictionary (the last bytes before the block) followed by the block being filled.
+    pending: Vec<u8>,
+    dict_len: usize,
+    next_seq: u64,
+    next_write: u64,
+    ready: BTreeMap<u64, Block>,
+    crc: Crc,
+    total_in: u64,
+    header_written: bool,
+    pool: Option<Pool>,
+    inline: Option<Compress>,
+    max_in_flight: usize,
+}
+
+impl<W: Write> ParallelGzEncoder<W> {
+    /// An encoder writing to `out` at `level` (0–9, higher is clamped) with [`BLOCK_SIZE`]
+    /// blocks on `threads` threads (0: [`default_threads`]).
+    pub fn new(out: W, level: u32, threads: usize) -> Self {
+        Self::with_block_size(out, level, threads, BLOCK_SIZE)
+    }
+
+    /// As [`ParallelGzEncoder::new`] with another block size (at least 1 byte). The output
+    /// bytes are a function of the input, the level and the block size.
+    pub fn with_block_size(out: W, level: u32, threads: usize, block_size: usize) -> Self {
+        let level = level.min(9);
+        let threads = if threads == 0 {
+            default_threads()
+        } else {
+            threads
+        };
+        let compression = Compression::new(level);
+        let (pool, inline) = if threads > 1 {
+            (Some(Pool::new(threads, compression)), None)
+        } else {
+            (None, Some(Compress::new(compression, false)))
+        };
+        let block_size = block_size.max(1);
+        ParallelGzEncoder {
+            out,
+            level,
+            block_size,
+            pending: Vec::with_capacity(WINDOW.min(block_size) + block_size),
+            dict_len: 0,
+            next_seq: 0,
+            next_write: 0,
+            ready: BTreeMap::new(),
+            crc: Crc::new(),
+            total_in: 0,
+            header_written: false,
+            pool,
+            inline,
+            max_in_flight: threads * IN_FLIGHT_PER_THREAD,
+        }
+    }
+
+    /// Uncompressed bytes accepted so far.
+    pub fn total_in(&self) -> u64 {
+        self.total_in
+    }
+
+    /// The output writer.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Compresses what is left as the final block, writes the trailer and returns the
+    /// output writer (flushed).
+    pub fn finish(mut self) -> io::Result<W> {
+        self.cut_block(true)?;
+        self.drain_all()?;
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
+        // ISIZE is the input length modulo 2^32.
+        trailer[4..].copy_from_slice(&((self.total_in & 0xffff_ffff) as u32).to_le_bytes());
+        self.out.write_all(&trailer)?;
+        self.out.flush()?;
+        // Stop the workers before handing the writer back.
+        self.pool = None;
+        let ParallelGzEncoder { out, .. } = self;
+        Ok(out)
+    }
+
+    /// Hands the block in `pending` to be compressed and starts the next one with the last
+    /// [`WINDOW`] bytes of input as its dictionary.
+    fn cut_block(&mut self, last: bool) -> io::Result<()> {
+        let keep = self.pending.len().min(WINDOW);
+        let mut next = Vec::with_capacity(keep + self.block_size);
+        if !last {
+            next.extend_from_slice(&self.pending[self.pending.len() - keep..]);
+        }
+        let buffer = std::mem::replace(&mut self.pending, next);
+        let job = Job {
+            seq: self.next_seq,
+            buffer,
+            dict_len: self.dict_len,
+            last,
+        };
+        self.dict_len = keep;
+        self.next_seq += 1;
+        if let Some(compressor) = self.inline.as_mut() {
+            let block = compress_block(compressor, &job.buffer, job.dict_len, job.last)?;
+            self.ready.insert(job.seq, block);
+            return self.write_ready();
+        }
+        while self.next_seq - 1 - self.next_write >= self.max_in_flight as u64 {
+            self.receive_one()?;
+        }
+        self.submit(job)?;
+        // Write whatever is already done without waiting.
+        while let Some(done) = self.pool.as_ref().and_then(|pool| pool.results.try_recv().ok()) {
+            self.accept(done)?;
+        }
+        Ok(())
+    }
+
+    fn submit(&self, job: Job) -> io::Result<()> {
+        let sender = self
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.jobs.as_ref())
+            .ok_or_else(|| io::Error::other("gzip worker pool is shut down"))?;
+        sender
+            .send(job)
+            .map_err(|_| io::Error::other("gzip worker threads stopped"))
+    }
+
+    /// Waits for one block from the workers and writes every block now in order.
+    fn receive_one(&mut self) -> io::Result<()> {
+        let done = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| io::Error::other("gzip worker pool is shut down"))?
+            .results
+            .recv()
+            .map_err(|_| io::Error::other("gzip worker threads stopped"))?;
+        self.accept(done)
+    }
+
+    fn accept(&mut self, done: Done) -> io::Result<()> {
+        self.ready.insert(done.seq, done.block?);
+        self.write_ready()
+    }
+
+    /// Writes the blocks that are next in order, combining their CRCs.
+    fn write_ready(&mut self) -> io::Result<()> {
+        while let Some(block) = self.ready.remove(&self.next_write) {
+            if !self.header_written {
+                self.out.write_all(&gzip_header(self.level))?;
+                self.header_written = true;
+            }
+            self.out.write_all(&block.bytes)?;
+            self.crc.combine(&block.crc);
+            self.next_write += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits until every block cut so far is written.
+    fn drain_all(&mut self) -> io::Result<()> {
+        while self.next_write < self.next_seq {
+            self.receive_one()?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for ParallelGzEncoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.dict_len + self.block_size - self.pending.len();
+        let taken = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..taken]);
+        self.total_in += taken as u64;
+        if self.pending.len() == self.dict_len + self.block_size {
+            self.cut_block(false)?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain_all()?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+#[path = "pgzip_tests.rs"]
+mod tests;
