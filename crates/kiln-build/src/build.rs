@@ -51,6 +51,14 @@ pub struct Engine<'a> {
     pub(crate) context_filtered: bool,
     /// The registry client, made on first use.
     registry: Option<kiln_registry::Client>,
+    /// Content digests of context files by their stat facts, kept between builds.
+    pub(crate) stat_cache: std::sync::Mutex<kiln_store::StatCache>,
+    /// The previous build of this Dockerfile and target, for miss reasons.
+    previous: Option<crate::cache::explain::BuildRecord>,
+    /// This build's layer steps.
+    record: crate::cache::explain::BuildRecord,
+    /// True once a step missed the cache.
+    any_miss: bool,
 }
 
 /// Builds the target of `options.dockerfile` into `store`.
@@ -94,11 +102,41 @@ pub fn build(
         next_step: 0,
         context_filtered: false,
         registry: None,
+        stat_cache: std::sync::Mutex::new(store.load_stat_cache()),
+        previous: None,
+        record: crate::cache::explain::BuildRecord::default(),
+        any_miss: false,
     };
+    let record_name = crate::cache::explain::record_name(
+        &absolute(&options.context_dir),
+        options.dockerfile_path.as_deref().map(absolute).as_deref(),
+        options.target.as_deref(),
+    );
+    engine.previous = crate::cache::explain::load(store, &record_name);
     let order = engine.plan.order.clone();
-    for index in order {
+    let built = order.into_iter().try_for_each(|index| {
         let image = engine.build_stage(index)?;
         engine.results.insert(index, image);
+        Ok::<(), BuildError>(())
+    });
+    let stat_cache = engine
+        .stat_cache
+        .lock()
+        .map(|cache| cache.clone())
+        .unwrap_or_default();
+    if let Err(err) = store.save_stat_cache(&stat_cache) {
+        engine.warn(format!("could not save the stat cache: {err}"));
+    }
+    built?;
+    let changed = engine.any_miss
+        || engine
+            .previous
+            .as_ref()
+            .is_none_or(|previous| previous.steps.len() != engine.record.steps.len());
+    if changed {
+        if let Err(err) = crate::cache::explain::save(store, &record_name, &engine.record) {
+            engine.warn(format!("could not save the build record: {err}"));
+        }
     }
     engine.warn_unused_args();
     let target = *engine
@@ -119,6 +157,11 @@ pub fn build(
     }
     image.config.created = Some(engine.created.clone());
     crate::export::export(&engine, &image)
+}
+
+/// An absolute form of a path (for naming build records), without touching it.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Formats seconds since the epoch as RFC 3339 in UTC.
@@ -142,13 +185,24 @@ fn check_platform(requested: Option<&str>) -> Result<Platform> {
     Ok(host)
 }
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
     /// Starts a step: reports it and returns its id and start time.
-    pub(crate) fn start_step(&mut self, label: String, text: &str) -> (usize, Instant) {
+    pub(crate) fn start_step(
+        &mut self,
+        index: usize,
+        position: usize,
+        total: usize,
+        text: &str,
+    ) -> (usize, Instant) {
         self.next_step += 1;
+        let stage = self.plan.stages[index]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{index}"));
         self.progress.event(Event::StepStarted {
             id: self.next_step,
-            label,
+            label: self.stage_label(index, position, total),
+            stage,
             text: text.to_string(),
         });
         (self.next_step, Instant::now())
@@ -205,12 +259,80 @@ impl Engine<'_> {
         }
     }
 
-    pub(crate) fn finish_step(&self, id: usize, started: Instant) {
+    pub(crate) fn finish_step(
+        &self,
+        id: usize,
+        started: Instant,
+        outcome: Option<(bool, Option<String>)>,
+    ) {
+        let (cached, miss_reason) = outcome.unwrap_or((false, None));
         self.progress.event(Event::StepDone {
             id,
             duration: started.elapsed(),
-            cached: false,
+            cached,
+            miss_reason,
         });
+    }
+
+    /// True when the cache may be used for steps of stage `index`.
+    pub(crate) fn cache_enabled(&self, index: usize) -> bool {
+        if self.options.no_cache {
+            return false;
+        }
+        let stage = &self.plan.stages[index];
+        let name = stage.name.clone().unwrap_or_else(|| index.to_string());
+        !self
+            .options
+            .no_cache_filter
+            .iter()
+            .any(|filter| filter.eq_ignore_ascii_case(&name) || filter == &index.to_string())
+    }
+
+    /// Runs a layer-producing step through the cache: a hit reuses the
+    /// recorded layer; a miss runs `make` (which adds the layer to the stage)
+    /// and records it.
+    pub(crate) fn cached_layer(
+        &mut self,
+        state: &mut StageState,
+        instruction: &str,
+        inputs: crate::cache::StepInputs,
+        make: impl FnOnce(&mut Engine<'a>, &mut StageState) -> Result<crate::image::LayerRef>,
+    ) -> Result<()> {
+        let key = inputs.key();
+        let hit = if self.cache_enabled(state.index) {
+            crate::cache::lookup(self.store, &key)?
+        } else {
+            None
+        };
+        match hit {
+            Some(layer) => {
+                state.push_layer(self.store, layer)?;
+                state.outcome = Some((true, None));
+            }
+            None => {
+                let previous = self
+                    .previous
+                    .as_ref()
+                    .and_then(|record| record.find(&state.label, state.position));
+                let reason = if self.cache_enabled(state.index) {
+                    crate::cache::explain::miss_reason(previous, &inputs)
+                } else {
+                    "the cache is disabled for this stage (--no-cache)".to_string()
+                };
+                let layer = make(self, state)?;
+                crate::cache::save(self.store, &key, &layer)?;
+                self.any_miss = true;
+                state.outcome = Some((false, Some(reason)));
+            }
+        }
+        state.fs_key = key;
+        self.record.steps.push(crate::cache::explain::StepRecord {
+            stage: state.label.clone(),
+            position: state.position,
+            instruction: instruction.to_string(),
+            inputs,
+        });
+        Ok(())
     }
 
     pub(crate) fn warn(&self, message: String) {
@@ -233,19 +355,21 @@ impl Engine<'_> {
     fn build_stage(&mut self, index: usize) -> Result<Image> {
         let stage = self.plan.stages[index].clone();
         let total = stage.commands.len() + 1;
-        let (id, started) = self.start_step(self.stage_label(index, 1, total), &stage.original);
+        let (id, started) = self.start_step(index, 1, total, &stage.original);
         let base = crate::dispatch::from::base_image(self, &stage)?;
-        self.finish_step(id, started);
-        let mut state = StageState::new(index, base);
+        self.finish_step(id, started, None);
+        let label = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{index}"));
+        let mut state = StageState::new(index, label, base, &self.platform.to_string());
         let triggers = std::mem::take(&mut state.image.config.config.on_build);
         for trigger in triggers {
             let command = parse_trigger(&trigger, stage.span, self.escape)?;
-            let (id, started) = self.start_step(
-                self.stage_label(index, 1, total),
-                &format!("ONBUILD {trigger}"),
-            );
+            let (id, started) = self.start_step(index, 1, total, &format!("ONBUILD {trigger}"));
+            state.outcome = None;
             crate::dispatch::dispatch(self, &mut state, &command)?;
-            self.finish_step(id, started);
+            self.finish_step(id, started, state.outcome.take());
         }
         for (position, command) in stage.commands.iter().enumerate() {
             if self
@@ -255,13 +379,12 @@ impl Engine<'_> {
             {
                 return Err(BuildError::Usage("build interrupted".into()));
             }
-            let (id, started) = self.start_step(
-                self.stage_label(index, position + 2, total),
-                &command.original,
-            );
+            let (id, started) = self.start_step(index, position + 2, total, &command.original);
+            state.position = position + 2;
+            state.outcome = None;
             crate::dispatch::dispatch(self, &mut state, command)
                 .map_err(|err| err.at(command.span))?;
-            self.finish_step(id, started);
+            self.finish_step(id, started, state.outcome.take());
         }
         Ok(state.image)
     }

@@ -19,6 +19,7 @@ pub fn export(engine: &Engine<'_>, image: &Image) -> Result<BuildOutcome> {
     engine.progress.event(Event::StepStarted {
         id,
         label: "export".into(),
+        stage: String::new(),
         text: "exporting to image".into(),
     });
     let stored = image.store(engine.store)?;
@@ -55,6 +56,7 @@ pub fn export(engine: &Engine<'_>, image: &Image) -> Result<BuildOutcome> {
         id,
         duration: started.elapsed(),
         cached: false,
+        miss_reason: None,
     });
     Ok(BuildOutcome {
         manifest: stored.manifest,

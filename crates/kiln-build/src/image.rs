@@ -67,6 +67,17 @@ impl Image {
         Ok(Image { config, layers })
     }
 
+    /// What the image's filesystem is, for cache keys: a hash of its diff_ids.
+    pub fn fs_identity(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        for layer in &self.layers {
+            hasher.update(layer.diff_id.as_str().as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// Appends a layer (and its diff_id in the config).
     pub fn push_layer(&mut self, layer: LayerRef) {
         self.config.rootfs.diff_ids.push(layer.diff_id.clone());

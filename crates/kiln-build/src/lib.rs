@@ -16,6 +16,7 @@
 
 mod archive;
 mod build;
+mod cache;
 pub mod context;
 mod copy;
 mod dispatch;

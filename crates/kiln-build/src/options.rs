@@ -51,6 +51,10 @@ pub struct BuildOptions {
     pub registry: Option<kiln_registry::ClientOptions>,
     /// `--pull`: when base images are fetched from their registry.
     pub pull: PullPolicy,
+    /// `--no-cache`: build every step.
+    pub no_cache: bool,
+    /// `--no-cache-filter`: stages (names or indexes) built without the cache.
+    pub no_cache_filter: Vec<String>,
 }
 
 /// When FROM images are fetched (`--pull`).

@@ -11,6 +11,8 @@ pub enum Event {
         id: usize,
         /// `[stage 2/5]`-style label: stage name or index, position and count.
         label: String,
+        /// The stage's name (`stage-N` when unnamed; empty for export).
+        stage: String,
         /// The instruction as written.
         text: String,
     },
@@ -22,6 +24,8 @@ pub enum Event {
         duration: Duration,
         /// True when the result came from the cache.
         cached: bool,
+        /// Why a cache-able step missed the cache.
+        miss_reason: Option<String>,
     },
     /// A line of detail for a step (e.g. what an export wrote).
     StepLog {

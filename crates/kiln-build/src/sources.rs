@@ -34,6 +34,53 @@ impl Tree {
     }
 }
 
+/// What `COPY --from=NAME` names, without extracting anything: a tree whose
+/// files can be hashed (a named local context), or an image whose
+/// filesystem identity stands for its content in cache keys.
+pub enum Origin {
+    /// A directory tree.
+    Tree(Rc<Tree>),
+    /// A stage or image: its [`Image::fs_identity`].
+    Image(String),
+}
+
+/// Resolves `COPY --from=NAME` for a cache key.
+pub fn from_origin(
+    engine: &mut Engine<'_>,
+    stage_index: usize,
+    from: &str,
+    span: Span,
+) -> Result<Origin> {
+    if let Some(found) = find_stage(&engine.plan.stages, from, stage_index, true) {
+        let image = engine
+            .results
+            .get(&found)
+            .ok_or_else(|| step_error(span, format!("stage {from:?} has not been built")))?;
+        return Ok(Origin::Image(image.fs_identity()));
+    }
+    match engine.options.build_contexts.get(from).cloned() {
+        Some(NamedContext::Local(_)) => {
+            Ok(Origin::Tree(from_tree(engine, stage_index, from, span)?))
+        }
+        Some(NamedContext::OciLayout { dir, reference }) => {
+            let image = crate::layout::image_from_layout(engine.store, &dir, reference.as_deref())
+                .map_err(|err| err.at(span))?;
+            Ok(Origin::Image(image.fs_identity()))
+        }
+        None => {
+            if from.parse::<usize>().is_ok() {
+                return Err(step_error(
+                    span,
+                    format!("--from={from}: no stage with that index before this one"),
+                ));
+            }
+            let image = crate::dispatch::from::image_by_name(engine, from)
+                .map_err(|err| step_error(span, format!("--from={from}: {err}")))?;
+            Ok(Origin::Image(image.fs_identity()))
+        }
+    }
+}
+
 /// Where `COPY --from=NAME` reads.
 pub fn from_tree(
     engine: &mut Engine<'_>,

@@ -29,11 +29,20 @@ pub struct StageState {
     fs: Option<FsIndex>,
     /// The root filesystem for RUN, extracted when the first RUN needs it.
     pub rootfs: Option<crate::rootfs::Rootfs>,
+    /// The cache key of the filesystem so far (the last layer step's key).
+    pub fs_key: crate::cache::CacheKey,
+    /// The stage's name for progress and build records.
+    pub label: String,
+    /// Position of the instruction being run (FROM is 1).
+    pub position: usize,
+    /// Whether the last step came from the cache, and why it missed.
+    pub outcome: Option<(bool, Option<String>)>,
 }
 
 impl StageState {
     /// A stage starting from `image`.
-    pub fn new(index: usize, image: Image) -> StageState {
+    pub fn new(index: usize, label: String, image: Image, platform: &str) -> StageState {
+        let fs_key = crate::cache::base_key("image", &image.fs_identity(), platform);
         StageState {
             index,
             image,
@@ -42,6 +51,10 @@ impl StageState {
             cmd_set: false,
             fs: None,
             rootfs: None,
+            fs_key,
+            label,
+            position: 1,
+            outcome: None,
         }
     }
 

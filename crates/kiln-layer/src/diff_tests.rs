@@ -108,6 +108,7 @@ fn layer_bytes(entries: Vec<LayerEntry>) -> Vec<u8> {
     let options = LayerOptions {
         compression: Compression::None,
         gzip_level: 6,
+        ..Default::default()
     };
     write_layer(entries, Vec::new(), &options).unwrap().1
 }

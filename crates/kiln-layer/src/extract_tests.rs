@@ -328,6 +328,7 @@ fn layer_bytes(entries: Vec<crate::LayerEntry>) -> Vec<u8> {
     let options = crate::LayerOptions {
         compression: crate::Compression::None,
         gzip_level: 6,
+        ..Default::default()
     };
     crate::write_layer(entries, Vec::new(), &options).unwrap().1
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`write_layer`] turns a list of [`LayerEntry`] into a deterministic tar (sorted, numeric
 //!   owners, PAX only where needed), optionally gzipped, and reports the digest and diff_id
-//!   computed in the same streaming pass.
+//!   computed in the same streaming pass; gzip runs on all cores ([`pgzip`]) and its
+//!   bytes do not depend on the thread count.
 //! - [`compress`] recognises and undoes gzip/bzip2/xz and recognises tar headers.
 //! - [`extract()`] unpacks a tar into a directory without ever touching anything outside it.
 //! - [`snapshot_tree`] and [`diff_trees`] compute the layer of a RUN step from two stat
@@ -27,6 +28,7 @@ mod error;
 pub mod extract;
 mod index;
 mod path;
+pub mod pgzip;
 mod resolve;
 mod snapshot;
 mod tarfmt;
@@ -41,5 +43,6 @@ pub use entry::{Content, EntryKind, LayerEntry};
 pub use error::{Error, Result};
 pub use extract::{extract, ExtractOptions, ExtractReport};
 pub use index::{FsIndex, IndexEntry, IndexKind};
+pub use pgzip::ParallelGzEncoder;
 pub use snapshot::{snapshot_tree, NodeKind, NodeStat, TreeSnapshot};
 pub use write::{write_layer, Compression, Layer, LayerOptions, OPAQUE_MARKER, WHITEOUT_PREFIX};

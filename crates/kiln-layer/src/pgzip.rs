@@ -122,9 +122,17 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compressio
         .unwrap_or_else(|_| {
             // The compressor may be in any state after a panic: start from a fresh one.
             compressor = Compress::new(level, false);
-            Err(io::Error::other("gzip worker panicked while compressing a block"))
+            Err(io::Error::other(
+                "gzip worker panicked while compressing a block",
+            ))
         });
-        if results.send(Done { seq: job.seq, block }).is_err() {
+        if results
+            .send(Done {
+                seq: job.seq,
+                block,
+            })
+            .is_err()
+        {
             return;
         }
     }
@@ -296,7 +304,11 @@ impl<W: Write> ParallelGzEncoder<W> {
         }
         self.submit(job)?;
         // Write whatever is already done without waiting.
-        while let Some(done) = self.pool.as_ref().and_then(|pool| pool.results.try_recv().ok()) {
+        while let Some(done) = self
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.results.try_recv().ok())
+        {
             self.accept(done)?;
         }
         Ok(())

@@ -6,11 +6,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use flate2::GzBuilder;
 use kiln_oci::{media_type, Digest, HashingWriter};
 
 use crate::entry::{is_clean_layer_path, Content, EntryKind, LayerEntry};
 use crate::error::{Error, Result};
+use crate::pgzip::ParallelGzEncoder;
 use crate::tarfmt::{self, typeflag, RawEntry, BLOCK};
 
 /// Name of the marker that makes a directory opaque.
@@ -23,7 +23,8 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub enum Compression {
     /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
     None,
-    /// Gzip with a fixed header (no name, mtime 0, OS byte 255).
+    /// Gzip with a fixed header (no name, mtime 0, OS byte 255), compressed in parallel
+    /// independent blocks ([`crate::pgzip`]).
     Gzip,
 }
 
@@ -34,6 +35,9 @@ pub struct LayerOptions {
     pub compression: Compression,
     /// The gzip level, 0–9 (default 6).
     pub gzip_level: u32,
+    /// Threads compressing gzip blocks; 0 (the default) means all available cores. The
+    /// bytes written do not depend on it.
+    pub gzip_threads: usize,
 }
 
 impl Default for LayerOptions {
@@ -41,6 +45,7 @@ impl Default for LayerOptions {
         LayerOptions {
             compression: Compression::Gzip,
             gzip_level: 6,
+            gzip_threads: 0,
         }
     }
 }
@@ -101,10 +106,8 @@ pub fn write_layer<W: Write>(
         }
         Compression::Gzip => {
             let compressed = HashingWriter::new(out);
-            let encoder = GzBuilder::new().operating_system(255).mtime(0).write(
-                compressed,
-                flate2::Compression::new(options.gzip_level.min(9)),
-            );
+            let encoder =
+                ParallelGzEncoder::new(compressed, options.gzip_level, options.gzip_threads);
             let mut tar = HashingWriter::new(encoder);
             write_tar(&entries, &mut tar)?;
             let (encoder, diff_id, _) = tar.finish();

@@ -176,6 +176,7 @@ fn digests_describe_the_streams() {
         let options = LayerOptions {
             compression,
             gzip_level: 9,
+            ..Default::default()
         };
         let (layer, bytes) = write_layer(sample_entries(), Vec::new(), &options).unwrap();
         assert_eq!(layer.size, bytes.len() as u64);
@@ -204,6 +205,7 @@ fn tar_crate_reads_back_every_field() {
     let options = LayerOptions {
         compression: Compression::None,
         gzip_level: 6,
+        ..Default::default()
     };
     let (_, bytes) = write_layer(sample_entries(), Vec::new(), &options).unwrap();
     let mut archive = tar::Archive::new(bytes.as_slice());
@@ -416,6 +418,7 @@ fn large_files_stream_from_disk() {
     let options = LayerOptions {
         compression: Compression::None,
         gzip_level: 6,
+        ..Default::default()
     };
     let out = std::fs::File::create(dir.path().join("layer.tar")).unwrap();
     let (layer, _) = write_layer(entries, out, &options).unwrap();
@@ -448,6 +451,7 @@ fn hardlink_content_moves_to_the_first_path() {
     let options = LayerOptions {
         compression: Compression::None,
         gzip_level: 6,
+        ..Default::default()
     };
     let (_, bytes) = write_layer(entries, Vec::new(), &options).unwrap();
     let mut archive = tar::Archive::new(bytes.as_slice());

@@ -5,6 +5,7 @@
 
 pub mod chmod;
 pub mod chown;
+pub mod key;
 pub mod select;
 
 use std::collections::BTreeMap;

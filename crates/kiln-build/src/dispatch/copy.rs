@@ -6,12 +6,13 @@ use kiln_dockerfile::instruction::{Command, CopyArgs};
 use kiln_layer::{LayerEntry, LayerOptions};
 
 use crate::build::Engine;
+use crate::cache::StepInputs;
 use crate::context::IgnoreMatcher;
 use crate::copy::{copy_entries, select::select, Chmod, CopySpec, Source};
 use crate::error::{step_error, Result};
 use crate::image::LayerRef;
 use crate::paths;
-use crate::sources::{from_tree, Tree};
+use crate::sources::{from_origin, from_tree, Origin, Tree};
 use crate::stage::StageState;
 use crate::vars::expand_heredoc_body;
 
@@ -142,27 +143,189 @@ pub fn dispatch_copy(
         .map(|url| super::add_url::download(engine, url, checksum.as_ref(), span))
         .collect::<Result<Vec<_>>>()?;
 
-    let tree: Rc<Tree> = match &from {
-        Some(from) => from_tree(engine, state.index, from, span)?,
-        None => engine.context_tree()?,
-    };
-    let mut selected = Vec::new();
-    for word in &words {
-        let found = select(&tree.snapshot, word).map_err(|message| {
-            let origin = from.as_deref().map_or_else(
-                || "the build context".to_string(),
-                |from| format!("{from:?}"),
-            );
-            step_error(
-                span,
-                format!("{keyword} failed: source {message} in {origin}"),
+    let owner = match &chown {
+        // Plain `uid:gid` needs no lookup, so a cache hit never reads the base's layers.
+        Some(value) if numeric_owner(value).is_some() => numeric_owner(value).unwrap_or((0, 0)),
+        Some(value) => {
+            let index = state.fs_index(engine.store)?;
+            crate::copy::chown::resolve_chown(
+                value,
+                index.captured("etc/passwd"),
+                index.captured("etc/group"),
             )
-        })?;
-        selected.extend(found);
+            .map_err(|message| step_error(span, message))?
+        }
+        None => (0, 0),
+    };
+    let exclude = if excludes.is_empty() {
+        None
+    } else {
+        Some(IgnoreMatcher::new(&excludes)?)
+    };
+    let unpack = args.is_add && args.unpack.unwrap_or(true);
+
+    // The cache key, from what the step reads, before anything is extracted.
+    let origin = match &from {
+        Some(from) => from_origin(engine, state.index, from, span)?,
+        None => Origin::Tree(engine.context_tree()?),
+    };
+    let mut inputs = StepInputs::new(keyword, &state.fs_key);
+    inputs.set("dest", dest.clone());
+    inputs.set("owner", format!("{}:{}", owner.0, owner.1));
+    inputs.set("chmod", chmod_text.clone().unwrap_or_default());
+    inputs.set(
+        "flags",
+        format!(
+            "link={} parents={} unpack={unpack}",
+            args.link, args.parents
+        ),
+    );
+    inputs.set("exclude", excludes.join("\n"));
+    inputs.set("sources", words.join("\n"));
+    if let Some(epoch) = engine.options.source_date_epoch {
+        inputs.set("epoch", epoch.to_string());
+    }
+    for (name, content) in &inline {
+        inputs.set(
+            format!("inline:{name}"),
+            kiln_oci::Digest::sha256_of(content).to_string(),
+        );
+    }
+    for (tree, name) in &downloads {
+        let digest = tree.snapshot.file_digest(name)?;
+        inputs.set(format!("url:{name}"), digest.to_string());
+    }
+    let mut selected = Vec::new();
+    match &origin {
+        Origin::Image(identity) => inputs.set("from", identity.clone()),
+        Origin::Tree(tree) => {
+            for word in &words {
+                let found = select(&tree.snapshot, word).map_err(|message| {
+                    let place = from.as_deref().map_or_else(
+                        || "the build context".to_string(),
+                        |from| format!("{from:?}"),
+                    );
+                    step_error(
+                        span,
+                        format!("{keyword} failed: source {message} in {place}"),
+                    )
+                })?;
+                selected.extend(found);
+            }
+            let cache = &engine.stat_cache;
+            crate::copy::key::add_selection_inputs(
+                &mut inputs,
+                &tree.snapshot,
+                &selected,
+                exclude.as_ref(),
+                cache,
+            )?;
+        }
+    }
+
+    let history = history_text(
+        keyword,
+        &from,
+        &chown,
+        &chmod_text,
+        args,
+        &excludes,
+        &dest_word,
+    );
+    let request = CopyRequest {
+        keyword,
+        from,
+        words,
+        selected,
+        origin,
+        downloads,
+        inline,
+        dest,
+        owner,
+        chmod,
+        exclude,
+        unpack,
+        link: args.link,
+        parents: args.parents,
+        chown_given: chown.is_some(),
+    };
+    engine.cached_layer(state, &command.original, inputs, |engine, state| {
+        make_layer(engine, state, request, span)
+    })?;
+    state.history(&engine.created, history, false);
+    Ok(())
+}
+
+/// `uid:gid` with both numeric.
+fn numeric_owner(value: &str) -> Option<(u32, u32)> {
+    let (user, group) = value.split_once(':')?;
+    Some((user.parse().ok()?, group.parse().ok()?))
+}
+
+/// A COPY/ADD, ready to be carried out.
+struct CopyRequest {
+    keyword: &'static str,
+    from: Option<String>,
+    words: Vec<String>,
+    selected: Vec<crate::copy::Selected>,
+    origin: Origin,
+    downloads: Vec<(Tree, String)>,
+    inline: Vec<(String, Vec<u8>)>,
+    dest: String,
+    owner: (u32, u32),
+    chmod: Option<Chmod>,
+    exclude: Option<IgnoreMatcher>,
+    unpack: bool,
+    link: bool,
+    parents: bool,
+    chown_given: bool,
+}
+
+/// Writes the layer of a COPY/ADD that missed the cache and adds it to the stage.
+fn make_layer(
+    engine: &mut Engine<'_>,
+    state: &mut StageState,
+    request: CopyRequest,
+    span: kiln_dockerfile::Span,
+) -> Result<LayerRef> {
+    let CopyRequest {
+        keyword,
+        from,
+        words,
+        mut selected,
+        origin,
+        downloads,
+        inline,
+        mut dest,
+        owner,
+        chmod,
+        exclude,
+        unpack,
+        link,
+        parents,
+        chown_given,
+    } = request;
+    let tree: Rc<Tree> = match (&origin, &from) {
+        (Origin::Tree(tree), _) => tree.clone(),
+        (Origin::Image(_), Some(from)) => from_tree(engine, state.index, from, span)?,
+        (Origin::Image(_), None) => engine.context_tree()?,
+    };
+    if matches!(origin, Origin::Image(_)) {
+        for word in &words {
+            let found = select(&tree.snapshot, word).map_err(|message| {
+                step_error(
+                    span,
+                    format!(
+                        "{keyword} failed: source {message} in {:?}",
+                        from.as_deref().unwrap_or("")
+                    ),
+                )
+            })?;
+            selected.extend(found);
+        }
     }
 
     // ADD unpacks local tar archives into the destination directory.
-    let unpack = args.is_add && args.unpack.unwrap_or(true);
     let mut archives: Vec<(usize, Tree)> = Vec::new();
     if unpack {
         for (position, item) in selected.iter().enumerate() {
@@ -183,7 +346,7 @@ pub fn dispatch_copy(
                     named: String::new(),
                 },
                 // An archive's files keep their owners unless --chown says otherwise.
-                owners: chown.is_none().then_some(&extracted.owners),
+                owners: (!chown_given).then_some(&extracted.owners),
             }),
             None => sources.push(Source::Tree {
                 tree: &tree.snapshot,
@@ -208,31 +371,16 @@ pub fn dispatch_copy(
     if !archives.is_empty() && !dest.ends_with('/') {
         dest.push('/');
     }
-
     let index = state.fs_index(engine.store)?;
-    let owner = match &chown {
-        Some(value) => crate::copy::chown::resolve_chown(
-            value,
-            index.captured("etc/passwd"),
-            index.captured("etc/group"),
-        )
-        .map_err(|message| step_error(span, message))?,
-        None => (0, 0),
-    };
-    let exclude = if excludes.is_empty() {
-        None
-    } else {
-        Some(IgnoreMatcher::new(&excludes)?)
-    };
     let spec = CopySpec {
-        dest: dest.clone(),
+        dest,
         owner,
         chmod,
-        parents: args.parents,
+        parents,
         exclude,
         clamp_mtime: engine.options.source_date_epoch,
         created_mtime: engine.options.source_date_epoch.unwrap_or(0),
-        base: if args.link { None } else { Some(index) },
+        base: if link { None } else { Some(index) },
     };
     let (entries, warnings) = copy_entries(&sources, &spec)
         .map_err(|message| step_error(span, format!("{keyword} failed: {message}")))?;
@@ -241,16 +389,28 @@ pub fn dispatch_copy(
         engine.warn(warning);
     }
     let layer = write_layer(engine, entries)?;
-    state.push_layer(engine.store, layer)?;
+    state.push_layer(engine.store, layer.clone())?;
+    Ok(layer)
+}
 
+/// BuildKit's history text of a COPY/ADD.
+fn history_text(
+    keyword: &str,
+    from: &Option<String>,
+    chown: &Option<String>,
+    chmod: &Option<String>,
+    args: &CopyArgs,
+    excludes: &[String],
+    dest_word: &str,
+) -> String {
     let mut text = vec![keyword.to_string()];
-    if let Some(from) = &from {
+    if let Some(from) = from {
         text.push(format!("--from={from}"));
     }
-    if let Some(chown) = &chown {
+    if let Some(chown) = chown {
         text.push(format!("--chown={chown}"));
     }
-    if let Some(chmod) = &chmod_text {
+    if let Some(chmod) = chmod {
         text.push(format!("--chmod={chmod}"));
     }
     if args.link {
@@ -259,20 +419,10 @@ pub fn dispatch_copy(
     if args.parents {
         text.push("--parents".into());
     }
-    for pattern in &excludes {
+    for pattern in excludes {
         text.push(format!("--exclude={pattern}"));
     }
-    text.extend(
-        args.sources
-            .iter()
-            .zip(std::iter::repeat(()))
-            .map(|(source, ())| source.clone()),
-    );
-    text.push(dest_word);
-    state.history(
-        &engine.created,
-        format!("{} # buildkit", text.join(" ")),
-        false,
-    );
-    Ok(())
+    text.extend(args.sources.iter().cloned());
+    text.push(dest_word.to_string());
+    format!("{} # buildkit", text.join(" "))
 }

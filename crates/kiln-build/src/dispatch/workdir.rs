@@ -63,8 +63,21 @@ pub fn dispatch_workdir(
         .collect();
     let created_layer = !entries.is_empty();
     if created_layer {
-        let layer = super::copy::write_layer(engine, entries)?;
-        state.push_layer(engine.store, layer)?;
+        let mut inputs = crate::cache::StepInputs::new("WORKDIR", &state.fs_key);
+        for entry in &entries {
+            inputs.set(
+                format!("dir:{}", entry.path),
+                format!("{:o}|{}:{}", entry.mode, entry.uid, entry.gid),
+            );
+        }
+        if let Some(epoch) = engine.options.source_date_epoch {
+            inputs.set("epoch", epoch.to_string());
+        }
+        engine.cached_layer(state, &command.original, inputs, |engine, state| {
+            let layer = super::copy::write_layer(engine, entries)?;
+            state.push_layer(engine.store, layer.clone())?;
+            Ok(layer)
+        })?;
     }
     state.history(
         &engine.created,

@@ -2,6 +2,7 @@
 //! becomes the step's layer.
 
 pub mod command;
+mod mount_key;
 mod mount_setup;
 pub mod mounts;
 pub mod user;
@@ -105,6 +106,83 @@ pub fn dispatch_run(
         );
     }
 
+    let workdir = config
+        .working_dir
+        .clone()
+        .filter(|dir| !dir.is_empty())
+        .unwrap_or_else(|| "/".into());
+
+    // The cache key: what the command is, and everything it runs with.
+    let mut inputs = crate::cache::StepInputs::new("RUN", &state.fs_key);
+    inputs.set("argv", argv.args.join("\0"));
+    if let Some((name, body)) = &argv.script {
+        inputs.set(format!("script:{name}"), body.clone());
+    }
+    for (key, value) in &env.0 {
+        if is_predefined_arg(key) && !state.declared_args.contains(key) {
+            continue;
+        }
+        inputs.set(format!("env:{key}"), value.clone());
+    }
+    inputs.set(
+        "user",
+        format!("{}:{}:{:?}", user.uid, user.gid, user.additional_gids),
+    );
+    inputs.set("workdir", workdir.clone());
+    inputs.set("network", format!("{network:?}"));
+    if let Some(epoch) = engine.options.source_date_epoch {
+        inputs.set("epoch", epoch.to_string());
+    }
+    for (number, mount) in run_mounts.iter().enumerate() {
+        let value = mount_key::mount_field(engine, state.index, mount, span)?;
+        inputs.set(format!("mount:{number}"), value);
+    }
+    let history = command::history_text(&argv.args, &history_args);
+    let instruction = command.original.clone();
+    engine.cached_layer(state, &instruction, inputs, move |engine, state| {
+        execute(
+            engine,
+            state,
+            Execution {
+                argv,
+                env,
+                user,
+                workdir,
+                network,
+                run_mounts,
+            },
+            span,
+        )
+    })?;
+    state.history(&engine.created, history, false);
+    Ok(())
+}
+
+/// A RUN that missed the cache, ready to run.
+struct Execution {
+    argv: command::Argv,
+    env: Vars,
+    user: user::RunUser,
+    workdir: String,
+    network: Network,
+    run_mounts: Vec<mounts::RunMount>,
+}
+
+/// Runs the command in the stage's root filesystem and makes its layer.
+fn execute(
+    engine: &mut Engine<'_>,
+    state: &mut StageState,
+    execution: Execution,
+    span: kiln_dockerfile::Span,
+) -> Result<crate::image::LayerRef> {
+    let Execution {
+        argv,
+        mut env,
+        user,
+        workdir,
+        network,
+        run_mounts,
+    } = execution;
     if state.rootfs.is_none() {
         state.rootfs = Some(Rootfs::new(engine.store)?);
     }
@@ -120,11 +198,6 @@ pub fn dispatch_run(
         Some(snapshot) => snapshot,
         None => kiln_layer::snapshot_tree(&root)?,
     };
-    let workdir = config
-        .working_dir
-        .clone()
-        .filter(|dir| !dir.is_empty())
-        .unwrap_or_else(|| "/".into());
     ensure_dir(&root, &workdir)?;
 
     let setup = mount_setup::prepare(engine, state.index, &run_mounts, argv.script.as_ref(), span)?;
@@ -217,16 +290,11 @@ pub fn dispatch_run(
         }
     }
     let layer = crate::dispatch::write_layer(engine, entries)?;
-    state.push_layer(engine.store, layer)?;
+    state.push_layer(engine.store, layer.clone())?;
     if let Some(rootfs) = state.rootfs.as_mut() {
         rootfs.mark_applied(state.image.layers.len(), after);
     }
-    state.history(
-        &engine.created,
-        command::history_text(&argv.args, &history_args),
-        false,
-    );
-    Ok(())
+    Ok(layer)
 }
 
 fn emit_line(

@@ -61,6 +61,15 @@ pub struct BuildArgs {
     /// store lacks), always, or never. `--pull` alone means always.
     #[arg(long, value_name = "POLICY", num_args = 0..=1, default_value = "missing", default_missing_value = "always")]
     pub pull: String,
+    /// Do not use the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not use the build cache for these stages (names or indexes, comma-separated; repeatable).
+    #[arg(long, value_name = "STAGE[,STAGE]", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// After the build, say why each step that missed the cache missed it.
+    #[arg(long)]
+    pub explain: bool,
     /// Push every -t name to its registry after the build.
     #[arg(long)]
     pub push: bool,
@@ -86,6 +95,9 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
     let renderer = Renderer::new(mode);
     let result = kiln_build::build(&store, &options, &renderer);
     renderer.finish();
+    if args.explain {
+        explain(&renderer.misses());
+    }
     match result {
         Ok(outcome) => {
             let mut pushed = None;
@@ -108,6 +120,18 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
             eprint!("{}", render::build_error(&err, &display_name, &dockerfile));
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Prints why steps missed the cache.
+fn explain(misses: &[(String, String)]) {
+    if misses.is_empty() {
+        eprintln!("explain: every cacheable step came from the cache");
+        return;
+    }
+    eprintln!("explain: {} step(s) missed the cache:", misses.len());
+    for (step, reason) in misses {
+        eprintln!("  {step}\n    -> {reason}");
     }
 }
 
@@ -271,6 +295,8 @@ fn options_from(
         network: args.network.clone(),
         cancel: crate::interrupt::flag(),
         registry: Some(args.registry.client_options()?),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         pull: match args.pull.as_str() {
             "missing" | "false" => kiln_build::PullPolicy::Missing,
             "always" | "true" => kiln_build::PullPolicy::Always,

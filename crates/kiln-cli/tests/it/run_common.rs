@@ -2,12 +2,15 @@
 //! the busybox base image) and readers for what a RUN left behind — layer
 //! entries, the merged tree after `umoci unpack`, and owners merged from the
 //! layer tars.
+//!
+//! Builds pass `--pull never`: the tests never touch the network.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use kiln_testutil::{
     build_busybox, require_tool, run_ok, sha256_hex, EntryKind, Kiln, Layer, OciImage, Output,
@@ -90,6 +93,34 @@ impl Built {
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+/// The busybox image as an oci-archive, built once per test process by
+/// [`build_busybox`] in a store of its own (`None` when busybox-static is
+/// missing): loading it is several times faster than building it per test.
+pub fn busybox_archive() -> Option<&'static [u8]> {
+    static ARCHIVE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    ARCHIVE
+        .get_or_init(|| {
+            let template = kiln();
+            if !build_busybox(&template) {
+                return None;
+            }
+            let path = template.path("busybox.tar");
+            let context = Project::empty();
+            context.write("Dockerfile", format!("FROM {BASE}\n"));
+            template.build([
+                "--pull",
+                "never",
+                "-t",
+                BASE,
+                "-o",
+                &format!("type=oci,dest={}", s(&path)),
+                context.arg(),
+            ]);
+            Some(std::fs::read(&path).expect("read the busybox archive"))
+        })
+        .as_deref()
+}
+
 impl Rig {
     /// A store with the busybox image, or `None` when the test must be
     /// skipped (no busybox-static, or no runc for [`Iso::Runc`]).
@@ -97,10 +128,11 @@ impl Rig {
         if iso == Iso::Runc && !require_tool("runc") {
             return None;
         }
+        let archive = busybox_archive()?;
         let kiln = kiln();
-        if !build_busybox(&kiln) {
-            return None;
-        }
+        let path = kiln.path("busybox.tar");
+        std::fs::write(&path, archive).expect("write the busybox archive");
+        kiln.load([s(&path)]);
         Some(Rig { kiln, iso })
     }
 
@@ -117,6 +149,8 @@ impl Rig {
                 "build",
                 "--progress",
                 "plain",
+                "--pull",
+                "never",
                 "--isolation",
                 self.iso.name(),
             ])

@@ -1,7 +1,7 @@
 //! Differential tests against buildah: the Dockerfiles under
 //! `testdata/projects/run-diff-*` are built by kiln and by
 //! `buildah bud --isolation chroot` (vfs storage in a temporary root) from the
-//! same busybox base (kiln's, exported as an oci-dir). Both images are
+//! same busybox base (kiln's, unpacked from the archive the rig loaded). Both images are
 //! unpacked with `umoci unpack --rootless` and their trees compared: paths,
 //! types, modes, owners (numeric, from the layer tars), contents and link
 //! targets.
@@ -20,7 +20,7 @@ use kiln_testutil::{require_tool, run_ok, OciImage, Project};
 
 use crate::common::s;
 use crate::run_common::{
-    both_isolations, describe_tree, merged_owners, umoci_unpack, Rig, BASE, LAYOUT_TAG,
+    both_isolations, busybox_archive, describe_tree, merged_owners, umoci_unpack, Rig, LAYOUT_TAG,
 };
 
 both_isolations!(diff_files, diff_links, diff_replace);
@@ -64,7 +64,7 @@ fn buildah(root: &Path) -> Command {
 /// The base is named relative to `scratch` (buildah's working directory):
 /// buildah turns an `oci:` path into an image name, which must be lowercase,
 /// and temporary directory names are not.
-fn buildah_build(scratch: &Path, base_layout: &Path, context: &Path) -> PathBuf {
+fn buildah_build(scratch: &Path, base_layout: &Path, base_tag: &str, context: &Path) -> PathBuf {
     let root = scratch.join("buildah");
     let out = scratch.join("buildah-image");
     let base = base_layout
@@ -80,7 +80,7 @@ fn buildah_build(scratch: &Path, base_layout: &Path, context: &Path) -> PathBuf 
         "--isolation",
         "chroot",
         "--build-arg",
-        &format!("BASE=oci:{}:{LAYOUT_TAG}", s(base)),
+        &format!("BASE=oci:{}:{base_tag}", s(base)),
         "-t",
         "kiln-diff:1",
         "-f",
@@ -102,9 +102,19 @@ fn compare_with_buildah(rig: &Rig, name: &str) {
         return;
     }
     let context = Project::copy(name);
-    let base = rig.build_text(&format!("FROM {BASE}\n"), &[]);
     let kiln_image = rig.build(context.path(), &[]);
-    let buildah_layout = buildah_build(rig.kiln.scratch(), &base.layout, context.path());
+    // The base for buildah: the very archive the rig loaded, as a layout.
+    let archive = busybox_archive().expect("the rig loaded the busybox archive");
+    let base = rig.kiln.path("busybox-layout");
+    tar::Archive::new(archive)
+        .unpack(&base)
+        .expect("unpack the busybox archive");
+    let base_tag = OciImage::from_dir(&base).index["manifests"][0]["annotations"]
+        ["org.opencontainers.image.ref.name"]
+        .as_str()
+        .expect("the archive names its image")
+        .to_owned();
+    let buildah_layout = buildah_build(rig.kiln.scratch(), &base, &base_tag, context.path());
     let buildah_image = OciImage::from_dir(&buildah_layout);
 
     let scratch = rig.kiln.scratch();

@@ -6,7 +6,10 @@
 //! Every escape aims at a canary directory next to the store. Whatever kiln
 //! does, the canary must be unchanged and the build must end cleanly. What
 //! kiln does with each entry — refuse the layer with an error naming it, or
-//! confine the entry inside the rootfs — is pinned per case in [`CASES`].
+//! confine the entry inside the rootfs — is pinned per case in [`CASES`]:
+//! kiln refuses `..` names, hard links to outside and whiteouts outside
+//! ("unsafe path: …"), and confines absolute names and symlinks (absolute or
+//! climbing) by resolving them inside the rootfs, as BuildKit does.
 
 use std::path::Path;
 
@@ -43,6 +46,8 @@ enum Entry {
 struct Case {
     name: &'static str,
     outcome: Outcome,
+    /// Entries that, confined, land in the rootfs at the canary's path.
+    confined: &'static [&'static str],
     /// The hostile layers (each a list of entries), given the canary path
     /// without its leading `/`.
     layers: fn(&str) -> Vec<Vec<Entry>>,
@@ -51,7 +56,8 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "dotdot",
-        outcome: Outcome::Either,
+        outcome: Outcome::Refused,
+        confined: &[],
         layers: |canary| {
             vec![vec![
                 Entry::File(format!("{UP}{canary}/dotdot-escape"), "escaped"),
@@ -61,7 +67,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "absolute",
-        outcome: Outcome::Either,
+        outcome: Outcome::Confined,
+        confined: &["abs-escape"],
         layers: |canary| {
             vec![vec![Entry::File(
                 format!("/{canary}/abs-escape"),
@@ -71,7 +78,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "symlinked-parent",
-        outcome: Outcome::Either,
+        outcome: Outcome::Confined,
+        confined: &["via-symlink", "via-symlink2", "via-symlink3"],
         layers: |canary| {
             vec![vec![
                 Entry::Symlink("link".into(), "/".into()),
@@ -85,7 +93,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "hardlink-out",
-        outcome: Outcome::Either,
+        outcome: Outcome::Refused,
+        confined: &[],
         layers: |canary| {
             vec![vec![
                 Entry::Hardlink("hardlink-out".into(), format!("{UP}{canary}/victim")),
@@ -95,7 +104,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "whiteout-out",
-        outcome: Outcome::Either,
+        outcome: Outcome::Refused,
+        confined: &[],
         layers: |canary| {
             vec![vec![
                 Entry::File(format!("{UP}{canary}/.wh.victim2"), ""),
@@ -105,7 +115,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "dir-replaced-by-symlink",
-        outcome: Outcome::Either,
+        outcome: Outcome::Confined,
+        confined: &["through-symlink", "through-symlink2"],
         layers: |canary| {
             vec![
                 vec![
@@ -308,7 +319,8 @@ fn run_case(rig: &Rig, case: &Case) {
         "FROM hostile:1\n\
          RUN (echo pwned > /hardlink-out; echo pwned > /hardlink-abs; \
          echo pwned > /dir/inner; echo pwned > /dir/through-symlink) 2>/dev/null; \
-         ls -la / > /listing; true\n",
+         find / -xdev -path /proc -prune -o \\( -name '*escape*' -o -name 'via-symlink*' \
+         -o -name 'through-symlink*' \\) -print; true\n",
     );
     let output: Output = rig.try_build(context.path(), &[]);
     kiln_testutil::assert_no_panic(&output);
@@ -357,7 +369,19 @@ fn run_case(rig: &Rig, case: &Case) {
             output.streams()
         );
     }
-    eprintln!("hostile case {}: {outcome:?}", case.name);
+    if outcome == Outcome::Confined {
+        // The RUN printed where the entries landed: inside the rootfs, at the
+        // canary's path.
+        for name in case.confined {
+            let inside = format!(" /{canary_rel}/{name}");
+            assert!(
+                output.stderr.lines().any(|line| line.ends_with(&inside)),
+                "case {}: {name} is not confined at{inside}\n{}",
+                case.name,
+                output.stderr
+            );
+        }
+    }
 }
 
 fn hostile_layers_never_touch_the_canary(rig: &Rig) {
