@@ -31,7 +31,7 @@ pub mod plan;
 pub mod progress;
 mod pull;
 mod rootfs;
-mod run;
+pub(crate) mod run;
 mod sources;
 mod stage;
 mod vars;

@@ -140,6 +140,21 @@ fn dependencies(
         deps.push(found);
     }
     for command in &stage.commands {
+        if let CommandKind::Run(run) = &command.kind {
+            for value in &run.mounts {
+                let value = expand_word(value, &meta_env, escape)
+                    .map(|expanded| expanded.value)
+                    .unwrap_or_else(|_| value.clone());
+                let from = match crate::run::mounts::parse_mount(&value) {
+                    Ok(crate::run::mounts::RunMount::Bind { from, .. })
+                    | Ok(crate::run::mounts::RunMount::Cache { from, .. }) => from,
+                    _ => None,
+                };
+                if let Some(found) = from.and_then(|from| find_stage(stages, &from, index, true)) {
+                    deps.push(found);
+                }
+            }
+        }
         if let CommandKind::Copy(copy) = &command.kind {
             if let Some(from) = &copy.from {
                 let from = expand_word(from, &meta_env, escape)
@@ -241,6 +256,13 @@ mod tests {
         assert_eq!(get("TARGETARCH").as_deref(), Some("amd64"));
         assert!(plan.consumed.contains("A"));
         assert_eq!(plan.meta_declared.get("C"), Some(&None));
+    }
+
+    #[test]
+    fn run_mount_from_counts_as_a_dependency() {
+        let text = "FROM scratch AS tools\nFROM scratch AS unused\nFROM scratch\nRUN --mount=type=bind,from=tools,target=/t true\n";
+        let plan = plan(stages_of(text), &BTreeMap::new(), None, &host(), '\\').unwrap();
+        assert_eq!(plan.order, vec![0, 2]);
     }
 
     #[test]
