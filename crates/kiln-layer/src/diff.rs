@@ -129,7 +129,10 @@ impl Differ<'_> {
             (None, Some(new)) => self.add_tree(path, exact, new, false),
             (Some(old), Some(new)) => {
                 let both_dirs = old.stat.kind == NodeKind::Dir && new.stat.kind == NodeKind::Dir;
-                if both_dirs && (old.stat.dev, old.stat.ino) == (new.stat.dev, new.stat.ino) {
+                if both_dirs
+                    && (old.stat.dev, old.stat.ino) == (new.stat.dev, new.stat.ino)
+                    && old.stat.birth == new.stat.birth
+                {
                     if new.stat.changed_from(&old.stat) {
                         self.emit(path, exact, &new.stat, false)?;
                     }

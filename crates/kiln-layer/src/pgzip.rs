@@ -109,7 +109,6 @@ impl Drop for Pool {
 
 /// A worker: takes jobs until the channel closes, sends back each compressed block.
 fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compression) {
-    let mut compressor = Compress::new(level, false);
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),
@@ -117,11 +116,9 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compressio
         };
         let Ok(job) = job else { return };
         let block = panic::catch_unwind(AssertUnwindSafe(|| {
-            compress_block(&mut compressor, &job.buffer, job.dict_len, job.last)
+            compress_block(level, &job.buffer, job.dict_len, job.last)
         }))
         .unwrap_or_else(|_| {
-            // The compressor may be in any state after a panic: start from a fresh one.
-            compressor = Compress::new(level, false);
             Err(io::Error::other(
                 "gzip worker panicked while compressing a block",
             ))
@@ -140,14 +137,18 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compressio
 
 /// Compresses `buffer[dict_len..]` as a raw-DEFLATE fragment primed with
 /// `buffer[..dict_len]`, ended by a sync flush or, if `last`, by the final block.
+///
+/// Every block gets a fresh (zeroed) compressor: a reset one keeps the previous block's
+/// bytes in its window, and the match finder reads a little past the end of the input, so
+/// the output would depend on which block that compressor saw before, i.e. on scheduling.
 fn compress_block(
-    compressor: &mut Compress,
+    level: Compression,
     buffer: &[u8],
     dict_len: usize,
     last: bool,
 ) -> io::Result<Block> {
     let (dictionary, input) = buffer.split_at(dict_len.min(buffer.len()));
-    compressor.reset();
+    let mut compressor = Compress::new(level, false);
     if !dictionary.is_empty() {
         compressor
             .set_dictionary(dictionary)
@@ -204,8 +205,8 @@ pub struct ParallelGzEncoder<W: Write> {
     crc: Crc,
     total_in: u64,
     header_written: bool,
+    /// The workers; `None` compresses inline, on the calling thread.
     pool: Option<Pool>,
-    inline: Option<Compress>,
     max_in_flight: usize,
 }
 
@@ -225,12 +226,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         } else {
             threads
         };
-        let compression = Compression::new(level);
-        let (pool, inline) = if threads > 1 {
-            (Some(Pool::new(threads, compression)), None)
-        } else {
-            (None, Some(Compress::new(compression, false)))
-        };
+        let pool = (threads > 1).then(|| Pool::new(threads, Compression::new(level)));
         let block_size = block_size.max(1);
         ParallelGzEncoder {
             out,
@@ -245,7 +241,6 @@ impl<W: Write> ParallelGzEncoder<W> {
             total_in: 0,
             header_written: false,
             pool,
-            inline,
             max_in_flight: threads * IN_FLIGHT_PER_THREAD,
         }
     }
@@ -280,11 +275,13 @@ impl<W: Write> ParallelGzEncoder<W> {
     /// Hands the block in `pending` to be compressed and starts the next one with the last
     /// [`WINDOW`] bytes of input as its dictionary.
     fn cut_block(&mut self, last: bool) -> io::Result<()> {
-        let keep = self.pending.len().min(WINDOW);
-        let mut next = Vec::with_capacity(keep + self.block_size);
-        if !last {
-            next.extend_from_slice(&self.pending[self.pending.len() - keep..]);
-        }
+        let keep = if last {
+            0
+        } else {
+            self.pending.len().min(WINDOW)
+        };
+        let mut next = Vec::with_capacity(if last { 0 } else { keep + self.block_size });
+        next.extend_from_slice(&self.pending[self.pending.len() - keep..]);
         let buffer = std::mem::replace(&mut self.pending, next);
         let job = Job {
             seq: self.next_seq,
@@ -294,8 +291,9 @@ impl<W: Write> ParallelGzEncoder<W> {
         };
         self.dict_len = keep;
         self.next_seq += 1;
-        if let Some(compressor) = self.inline.as_mut() {
-            let block = compress_block(compressor, &job.buffer, job.dict_len, job.last)?;
+        if self.pool.is_none() {
+            let level = Compression::new(self.level);
+            let block = compress_block(level, &job.buffer, job.dict_len, job.last)?;
             self.ready.insert(job.seq, block);
             return self.write_ready();
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use std::io::Read;
+use std::path::Path;
 use std::process::Command;
 
 /// Deterministic pseudo-random bytes (xorshift64*).
@@ -155,15 +156,29 @@ fn small_blocks_and_every_level_round_trip() {
 
 #[test]
 fn bytes_do_not_depend_on_threads_or_write_sizes() {
-    let mut data = text_bytes(5 * BLOCK_SIZE + 123, 5);
+    // Mixed content (text, noise, runs, real source code), so that blocks differ a lot.
+    let mut data = text_bytes(3 * BLOCK_SIZE + 123, 5);
     data.extend(random_bytes(BLOCK_SIZE / 2, 9));
-    let reference = encode(&data, 6, 1, BLOCK_SIZE);
-    for threads in [2, 3, 8] {
-        assert!(
-            encode(&data, 6, threads, BLOCK_SIZE) == reference,
-            "threads {threads} changed the bytes"
-        );
+    data.extend(std::iter::repeat_n(b'a', BLOCK_SIZE / 3));
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut names: Vec<_> = std::fs::read_dir(&sources)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    names.sort();
+    for name in names {
+        data.extend(std::fs::read(name).unwrap());
     }
+    for level in [1, 6] {
+        let reference = encode(&data, level, 1, BLOCK_SIZE);
+        for threads in [2, 3, 8, 2] {
+            assert!(
+                encode(&data, level, threads, BLOCK_SIZE) == reference,
+                "level {level}: threads {threads} changed the bytes"
+            );
+        }
+    }
+    let reference = encode(&data, 6, 1, BLOCK_SIZE);
     // Odd write sizes and flushes in the middle change nothing either.
     let mut encoder = ParallelGzEncoder::new(Vec::new(), 6, 4);
     for (index, chunk) in data.chunks(4093).enumerate() {
@@ -315,6 +330,35 @@ fn bench_parallel_gzip() {
             "level {level} pgzip + both sha256: {:.2} s, {:.0} MB/s, {size} bytes",
             seconds,
             megabytes / seconds
+        );
+    }
+}
+
+/// Determinism on a big input, by hand: `KILN_BENCH_INPUT=file.tar cargo test --release -p
+/// kiln-layer determinism_on_a_big_input -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow; run by hand in release mode"]
+fn determinism_on_a_big_input() {
+    let data = match std::env::var_os("KILN_BENCH_INPUT") {
+        Some(path) => std::fs::read(path).unwrap(),
+        None => text_bytes(64 << 20, 1),
+    };
+    for level in [1, 3, 6] {
+        let digests: Vec<String> = [1, 2, 2, 3, 1]
+            .iter()
+            .map(|&threads| {
+                let compressed = encode(&data, level, threads, BLOCK_SIZE);
+                let digest = kiln_oci::Digest::sha256_of(&compressed).to_string();
+                eprintln!(
+                    "level {level} threads {threads}: {} {digest}",
+                    compressed.len()
+                );
+                digest
+            })
+            .collect();
+        assert!(
+            digests.iter().all(|digest| *digest == digests[0]),
+            "level {level}"
         );
     }
 }

@@ -59,6 +59,10 @@ pub struct NodeStat {
     pub rdev: u64,
     /// The target of a symlink.
     pub link_target: Option<PathBuf>,
+    /// Birth time of a directory (statx), when the filesystem records it: a
+    /// directory removed and recreated may get its old inode number back,
+    /// but not its birth time.
+    pub birth: Option<std::time::SystemTime>,
 }
 
 impl NodeStat {
@@ -94,6 +98,11 @@ impl NodeStat {
             nlink: metadata.nlink(),
             rdev: metadata.rdev(),
             link_target,
+            birth: if kind == NodeKind::Dir {
+                metadata.created().ok()
+            } else {
+                None
+            },
         }
     }
 

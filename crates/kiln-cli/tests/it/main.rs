@@ -21,6 +21,7 @@ mod run_common;
 mod run_diff;
 mod run_flags;
 mod run_hostile;
+mod run_image;
 mod run_snapshot;
 mod save;
 mod stages;

@@ -11,6 +11,7 @@ both_isolations!(
     user_by_name_and_by_id,
     workdir_is_created_and_used,
     etc_files_present_during_run_but_not_in_layers,
+    base_etc_hosts_is_shadowed_not_changed,
     multistage_copies_from_a_run_stage,
 );
 
@@ -239,4 +240,23 @@ fn multistage_copies_from_a_run_stage(rig: &Rig) {
     assert_eq!(link.entry.link.as_deref(), Some("artifact"));
     assert_not_in_layer(copied, "app/not-copied-later");
     assert_eq!(built.text("seen"), "built-in-builder\n");
+}
+
+fn base_etc_hosts_is_shadowed_not_changed(rig: &Rig) {
+    // The base has its own /etc/hosts: the step sees kiln's, and the image
+    // keeps the base's, with no /etc/hosts entry in the RUN's layer.
+    let context = kiln_testutil::Project::empty();
+    context.write("hosts", "10.0.0.1 base-entry\n").write(
+        "Dockerfile",
+        format!(
+            "FROM {BASE}\n\
+                 COPY hosts /etc/hosts\n\
+                 RUN grep -q localhost /etc/hosts && ! grep -q base-entry /etc/hosts && \
+                 touch /ran\n"
+        ),
+    );
+    let built = rig.build(context.path(), &[]);
+    let layer = built.layer_from_top(0);
+    assert_eq!(crate::run_common::layer_paths(layer), ["ran"]);
+    assert_eq!(built.text("etc/hosts"), "10.0.0.1 base-entry\n");
 }

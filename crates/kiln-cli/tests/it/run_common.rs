@@ -178,6 +178,7 @@ impl Rig {
         let output = self.try_build_env(context, &full, env);
         output.assert_success();
         kiln_testutil::assert_no_panic(&output);
+        self.assert_no_leftovers();
         let image = OciImage::from_dir(&layout);
         assert_eq!(
             output.last_stderr_line().trim(),
@@ -204,7 +205,32 @@ impl Rig {
         project.write("Dockerfile", dockerfile);
         let output = self.try_build(project.path(), args);
         kiln_testutil::assert_clean_failure(&output);
+        self.assert_no_leftovers();
         output
+    }
+
+    /// Panics when the store's `tmp/` holds anything but empty directories:
+    /// a finished build (successful or not) removes its root filesystems.
+    pub fn assert_no_leftovers(&self) {
+        let mut pending = vec![self.kiln.store().join("tmp")];
+        let mut left = Vec::new();
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    pending.push(entry.path());
+                } else {
+                    left.push(entry.path().display().to_string());
+                }
+            }
+        }
+        left.truncate(10);
+        assert!(
+            left.is_empty(),
+            "the build left files in the store's tmp/: {left:?}"
+        );
     }
 }
 

@@ -151,6 +151,8 @@ fn secrets_reach_the_command_and_nothing_else(rig: &Rig) {
              RUN --mount=type=secret,id=envsecret,env=SECRET_IN_RUN printf %s \"$SECRET_IN_RUN\" | sha256sum | cut -d' ' -f1 > /env-hash\n\
              RUN --mount=type=secret,id=filesecret,target=/custom/place,mode=0400 \
              stat -c '%a' /custom/place > /custom-mode && sha256sum /custom/place | cut -d' ' -f1 > /custom-hash\n\
+             RUN --mount=type=secret,id=filesecret,uid=1000,gid=50,mode=0440 \
+             stat -c '%u:%g %a' /run/secrets/filesecret > /owned-secret\n\
              RUN --mount=type=secret,id=absent (test -e /run/secrets/absent && echo present || echo absent) > /absent-secret\n"
         ),
     );
@@ -173,6 +175,7 @@ fn secrets_reach_the_command_and_nothing_else(rig: &Rig) {
     );
     assert_eq!(built.text("custom-hash"), format!("{file_hash}\n"));
     assert_eq!(built.text("custom-mode"), "400\n");
+    assert_eq!(built.text("owned-secret"), "1000:50 440\n");
     assert_eq!(
         built.text("absent-secret"),
         "absent\n",

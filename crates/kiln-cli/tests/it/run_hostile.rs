@@ -13,11 +13,11 @@
 
 use std::path::Path;
 
-use kiln_testutil::{sha256_hex, tree_listing, OciImage, Output, BUSYBOX_TAG};
-use serde_json::{json, Value};
+use kiln_testutil::{tree_listing, Output};
 
 use crate::common::s;
 use crate::run_common::{both_isolations, Rig};
+use crate::run_image::archive_with_layers;
 
 both_isolations!(hostile_layers_never_touch_the_canary);
 
@@ -186,80 +186,6 @@ fn layer_tar(entries: &[Entry]) -> Vec<u8> {
     builder.into_inner().expect("finish the tar")
 }
 
-fn blob_name(digest: &str) -> String {
-    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
-}
-
-fn add_file(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) {
-    let mut header = tar::Header::new_ustar();
-    header.set_size(bytes.len() as u64);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
-    builder
-        .append_data(&mut header, name, bytes)
-        .expect("append to the archive");
-}
-
-/// An oci-archive of the busybox image (read from the store) with the
-/// hostile layers (uncompressed) on top.
-fn hostile_archive(store: &Path, hostile: &[Vec<u8>], out: &Path) {
-    let base = OciImage::from_dir_ref(store, BUSYBOX_TAG);
-    let mut manifest: Value = base.manifest.clone();
-    let mut config: Value = base.config.clone();
-    let mut builder = tar::Builder::new(Vec::new());
-    add_file(
-        &mut builder,
-        "oci-layout",
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    );
-    for layer in &base.layers {
-        let bytes = std::fs::read(store.join(blob_name(&layer.digest))).expect("base layer blob");
-        add_file(&mut builder, &blob_name(&layer.digest), &bytes);
-    }
-    for tar_bytes in hostile {
-        let digest = format!("sha256:{}", sha256_hex(tar_bytes));
-        add_file(&mut builder, &blob_name(&digest), tar_bytes);
-        manifest["layers"]
-            .as_array_mut()
-            .expect("manifest layers")
-            .push(json!({
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": digest,
-                "size": tar_bytes.len(),
-            }));
-        config["rootfs"]["diff_ids"]
-            .as_array_mut()
-            .expect("diff_ids")
-            .push(json!(digest));
-        if let Some(history) = config["history"].as_array_mut() {
-            history.push(json!({"created_by": "hostile layer"}));
-        }
-    }
-    let config_bytes = serde_json::to_vec(&config).expect("config JSON");
-    let config_digest = format!("sha256:{}", sha256_hex(&config_bytes));
-    add_file(&mut builder, &blob_name(&config_digest), &config_bytes);
-    manifest["config"]["digest"] = json!(config_digest);
-    manifest["config"]["size"] = json!(config_bytes.len());
-    let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest JSON");
-    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
-    add_file(&mut builder, &blob_name(&manifest_digest), &manifest_bytes);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "annotations": {"org.opencontainers.image.ref.name": "hostile:1"},
-        }],
-    });
-    add_file(
-        &mut builder,
-        "index.json",
-        &serde_json::to_vec(&index).expect("index JSON"),
-    );
-    std::fs::write(out, builder.into_inner().expect("archive")).expect("write the archive");
-}
-
 /// Names that an escaped entry would have.
 const ESCAPED: &[&str] = &[
     "escape",
@@ -310,7 +236,7 @@ fn run_case(rig: &Rig, case: &Case) {
         .map(|entries| layer_tar(entries))
         .collect();
     let archive = rig.kiln.path(&format!("{}.tar", case.name));
-    hostile_archive(store, &layers, &archive);
+    archive_with_layers(store, &layers, "hostile layer", &archive);
     rig.kiln.load(["-t", "hostile:1", s(&archive)]);
 
     let context = kiln_testutil::Project::empty();
@@ -324,6 +250,7 @@ fn run_case(rig: &Rig, case: &Case) {
     );
     let output: Output = rig.try_build(context.path(), &[]);
     kiln_testutil::assert_no_panic(&output);
+    rig.assert_no_leftovers();
 
     assert_eq!(
         tree_listing(canary.path()),

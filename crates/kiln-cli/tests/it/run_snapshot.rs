@@ -1,21 +1,25 @@
 //! RUN snapshots become layers: additions, changes, deletions (whiteouts),
 //! a replaced directory (opaque whiteout), metadata-only changes, hard and
-//! symbolic links, FIFOs, empty directories, long paths and the empty layer
-//! of a RUN that changes nothing — read from the layer tars and checked on the
-//! merged tree that `umoci unpack` (an independent whiteout implementation) makes.
+//! symbolic links, FIFOs, empty directories, long paths, xattrs (file
+//! capabilities) and the empty layer of a RUN that changes nothing — read
+//! from the layer tars and checked on the merged tree that `umoci unpack`
+//! (an independent whiteout implementation) makes.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use kiln_testutil::{require_tool, EntryKind};
 
+use crate::common::s;
 use crate::run_common::{
     assert_not_in_layer, both_isolations, entry, kind_of, layer_paths, merged_owners, umoci_unpack,
     Built, Rig, BASE, BASE_LAYERS, LAYOUT_TAG,
 };
+use crate::run_image::archive_with_layers;
 
 both_isolations!(
     changes_become_layers,
-    mount_points_stay_out_of_scratch_layers
+    mount_points_stay_out_of_scratch_layers,
+    xattrs_survive_extraction_and_snapshot,
 );
 
 /// A 150-byte directory name and a 150-byte file name: a 301-byte path.
@@ -239,4 +243,82 @@ fn mount_points_stay_out_of_scratch_layers(rig: &Rig) {
     let layer = built.layer_from_top(0);
     assert_eq!(layer_paths(layer), ["ok"], "only the RUN's own file");
     assert_eq!(entry(layer, "ok").content, b"ok\n");
+}
+
+/// `security.capability` for `cap_net_raw+ep` (VFS_CAP_REVISION_2).
+const CAP_NET_RAW_EP: [u8; 20] = [
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// The extended attributes (`SCHILY.xattr.*` PAX records) of `path` in a layer blob.
+fn layer_xattrs(blob: &[u8], path: &str) -> Vec<(String, Vec<u8>)> {
+    let mut plain = Vec::new();
+    if blob.starts_with(&[0x1f, 0x8b]) {
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(blob), &mut plain)
+            .expect("gunzip the layer");
+    } else {
+        plain = blob.to_vec();
+    }
+    let mut archive = tar::Archive::new(&plain[..]);
+    for entry in archive.entries().expect("a tar") {
+        let mut entry = entry.expect("a tar entry");
+        let name = entry.path().expect("a path").to_string_lossy().into_owned();
+        if name.trim_start_matches("./") != path {
+            continue;
+        }
+        let mut xattrs = Vec::new();
+        if let Some(extensions) = entry.pax_extensions().expect("PAX records") {
+            for extension in extensions {
+                let extension = extension.expect("a PAX record");
+                let key = extension.key().expect("a UTF-8 key");
+                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                    xattrs.push((name.to_owned(), extension.value_bytes().to_vec()));
+                }
+            }
+        }
+        xattrs.sort();
+        return xattrs;
+    }
+    panic!("no {path} in the layer");
+}
+
+fn xattrs_survive_extraction_and_snapshot(rig: &Rig) {
+    // A base layer with a file carrying a file capability and a user xattr;
+    // a RUN changes only its mode, so the file is in the RUN's layer, and its
+    // xattrs must have survived extraction and the snapshot.
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_pax_extensions([
+            ("SCHILY.xattr.security.capability", &CAP_NET_RAW_EP[..]),
+            ("SCHILY.xattr.user.kiln", &b"hello"[..]),
+        ])
+        .expect("PAX header");
+    let content = b"#!/bin/sh\necho ping\n";
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(content.len() as u64);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    builder
+        .append_data(&mut header, "bin/pinger", &content[..])
+        .expect("append");
+    let layer = builder.into_inner().expect("finish the tar");
+    let archive = rig.kiln.path("xattrs.tar");
+    archive_with_layers(rig.kiln.store(), &[layer], "xattr layer", &archive);
+    rig.kiln.load(["-t", "xattrs:1", s(&archive)]);
+
+    let built = rig.build_text("FROM xattrs:1\nRUN chmod 750 /bin/pinger\n", &[]);
+    let top = built.layer_from_top(0);
+    assert_eq!(entry(top, "bin/pinger").entry.mode, 0o750);
+    let hex = top.digest.trim_start_matches("sha256:");
+    let blob = std::fs::read(built.layout.join("blobs/sha256").join(hex)).expect("layer blob");
+    assert_eq!(
+        layer_xattrs(&blob, "bin/pinger"),
+        [
+            ("security.capability".to_owned(), CAP_NET_RAW_EP.to_vec()),
+            ("user.kiln".to_owned(), b"hello".to_vec()),
+        ]
+    );
 }
