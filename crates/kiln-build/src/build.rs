@@ -53,8 +53,11 @@ pub struct Engine<'a> {
     registry: Option<kiln_registry::Client>,
     /// Content digests of context files by their stat facts, kept between builds.
     pub(crate) stat_cache: std::sync::Mutex<kiln_store::StatCache>,
-    /// The previous build of this Dockerfile and target, for miss reasons.
-    previous: Option<crate::cache::explain::BuildRecord>,
+    /// The previous build of this Dockerfile and target, for miss reasons
+    /// (read at the first miss: a fully cached build never parses it).
+    previous: Option<Option<crate::cache::explain::BuildRecord>>,
+    /// The name of this build's record.
+    record_name: String,
     /// This build's layer steps.
     record: crate::cache::explain::BuildRecord,
     /// True once a step missed the cache.
@@ -104,6 +107,7 @@ pub fn build(
         registry: None,
         stat_cache: std::sync::Mutex::new(store.load_stat_cache()),
         previous: None,
+        record_name: String::new(),
         record: crate::cache::explain::BuildRecord::default(),
         any_miss: false,
     };
@@ -112,7 +116,7 @@ pub fn build(
         options.dockerfile_path.as_deref().map(absolute).as_deref(),
         options.target.as_deref(),
     );
-    engine.previous = crate::cache::explain::load(store, &record_name);
+    engine.record_name = record_name.clone();
     let order = engine.plan.order.clone();
     let built = order.into_iter().try_for_each(|index| {
         let image = engine.build_stage(index)?;
@@ -128,11 +132,14 @@ pub fn build(
         engine.warn(format!("could not save the stat cache: {err}"));
     }
     built?;
-    let changed = engine.any_miss
-        || engine
+    let changed = engine.any_miss || {
+        let name = engine.record_name.clone();
+        engine
             .previous
+            .get_or_insert_with(|| crate::cache::explain::load(store, &name))
             .as_ref()
-            .is_none_or(|previous| previous.steps.len() != engine.record.steps.len());
+            .is_none_or(|previous| previous.steps.len() != engine.record.steps.len())
+    };
     if changed {
         if let Err(err) = crate::cache::explain::save(store, &record_name, &engine.record) {
             engine.warn(format!("could not save the build record: {err}"));
@@ -310,8 +317,10 @@ impl<'a> Engine<'a> {
                 state.outcome = Some((true, None));
             }
             None => {
+                let (store, name) = (self.store, self.record_name.clone());
                 let previous = self
                     .previous
+                    .get_or_insert_with(|| crate::cache::explain::load(store, &name))
                     .as_ref()
                     .and_then(|record| record.find(&state.label, state.position));
                 let reason = if self.cache_enabled(state.index) {

@@ -29,7 +29,7 @@ pub mod options;
 mod paths;
 pub mod plan;
 pub mod progress;
-mod pull;
+pub mod pull;
 mod rootfs;
 pub(crate) mod run;
 mod sources;

@@ -73,6 +73,12 @@ pub fn image(
         .parse()
         .map_err(|err| BuildError::Usage(format!("invalid image reference {name:?}: {err}")))?;
     let local = local_manifest(store, &reference, name)?;
+    if let (PullPolicy::Missing, Some(digest)) = (policy, &local) {
+        if !was_pulled(store, &reference) {
+            // Built or loaded here: there is no registry copy to compare with.
+            return Image::from_manifest(store, digest);
+        }
+    }
     let client = match (policy, client) {
         (PullPolicy::Never, _) | (_, None) => {
             return match local {
@@ -127,6 +133,7 @@ pub fn image(
     };
     if reference.digest().is_none() {
         store.set_tag(&reference.familiar(), &manifest)?;
+        mark_pulled(store, &reference);
     }
     Image::from_manifest(store, &kiln_oci::descriptor_digest(&manifest)?)
 }
@@ -157,4 +164,35 @@ fn not_found(store: &Store, name: &str, policy: PullPolicy) -> BuildError {
         "image {name:?} is not in kiln's store ({}) {why}; pull it with `kiln pull` or import it with `kiln load`",
         store.root().display()
     ))
+}
+
+/// Store document listing the names that came from a registry: only those
+/// are checked against their registry again (one manifest HEAD) under the
+/// default pull policy; images built or loaded here are used as they are.
+const PULLED_DOC: &str = "pulled-images";
+
+fn pulled_names(store: &Store) -> Vec<String> {
+    store
+        .cache_document(PULLED_DOC)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+fn was_pulled(store: &Store, reference: &Reference) -> bool {
+    pulled_names(store).contains(&reference.familiar())
+}
+
+/// Records that `reference` came from its registry.
+pub fn mark_pulled(store: &Store, reference: &Reference) {
+    let mut names = pulled_names(store);
+    let name = reference.familiar();
+    if !names.contains(&name) {
+        names.push(name);
+        names.sort();
+        if let Ok(bytes) = serde_json::to_vec(&names) {
+            let _ = store.put_cache_document(PULLED_DOC, &bytes);
+        }
+    }
 }

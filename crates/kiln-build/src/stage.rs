@@ -27,6 +27,8 @@ pub struct StageState {
     pub cmd_set: bool,
     /// The filesystem index of `image`, built when first needed.
     fs: Option<FsIndex>,
+    /// How many of the image's layers the index has seen.
+    fs_applied: usize,
     /// The root filesystem for RUN, extracted when the first RUN needs it.
     pub rootfs: Option<crate::rootfs::Rootfs>,
     /// The cache key of the filesystem so far (the last layer step's key).
@@ -50,6 +52,7 @@ impl StageState {
             declared_args: BTreeSet::new(),
             cmd_set: false,
             fs: None,
+            fs_applied: 0,
             rootfs: None,
             fs_key,
             label,
@@ -68,18 +71,27 @@ impl StageState {
     }
 
     /// The image's filesystem index (built from its layers on first use).
+    /// Layers added to the image since the index was last brought up to date
+    /// are applied now: a step that hits the cache never reads a layer.
     pub fn fs_index(&mut self, store: &Store) -> Result<&FsIndex> {
-        if self.fs.is_none() {
-            self.fs = Some(self.image.fs_index(store)?);
-        }
-        Ok(self.fs.get_or_insert_with(FsIndex::new))
+        let index = match self.fs.take() {
+            None => {
+                self.fs_applied = self.image.layers.len();
+                self.image.fs_index(store)?
+            }
+            Some(mut index) => {
+                for layer in &self.image.layers[self.fs_applied..] {
+                    apply_layer(store, &mut index, layer)?;
+                }
+                self.fs_applied = self.image.layers.len();
+                index
+            }
+        };
+        Ok(self.fs.insert(index))
     }
 
-    /// Adds a layer to the image and keeps the index in step.
-    pub fn push_layer(&mut self, store: &Store, layer: LayerRef) -> Result<()> {
-        if let Some(index) = &mut self.fs {
-            apply_layer(store, index, &layer)?;
-        }
+    /// Adds a layer to the image (the index catches up when next asked for).
+    pub fn push_layer(&mut self, _store: &Store, layer: LayerRef) -> Result<()> {
         self.image.push_layer(layer);
         Ok(())
     }

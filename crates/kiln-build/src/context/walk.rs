@@ -44,7 +44,7 @@ fn walk_dir(
     } else {
         root.join(dir)
     };
-    let mut names = Vec::new();
+    let mut items = Vec::new();
     let listing = fs::read_dir(&dir_path).map_err(|source| ContextError::io(&dir_path, source))?;
     for item in listing {
         let item = item.map_err(|source| ContextError::io(&dir_path, source))?;
@@ -54,11 +54,14 @@ fn walk_dir(
             .map_err(|name| ContextError::NonUtf8Path {
                 path: dir_path.join(name),
             })?;
-        names.push(name);
+        items.push((name, item));
     }
-    names.sort();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    // lstat relative to the open directory (no path walk per entry); a big
+    // directory is stat'ed on two threads.
+    let stats = stat_all(&items);
 
-    for name in names {
+    for ((name, _), metadata) in items.into_iter().zip(stats) {
         let file_path = dir_path.join(&name);
         let path = if dir.is_empty() {
             name
@@ -69,8 +72,7 @@ fn walk_dir(
         if excluded && !ignore.has_exceptions() {
             continue;
         }
-        let metadata = fs::symlink_metadata(&file_path)
-            .map_err(|source| ContextError::io(&file_path, source))?;
+        let metadata = metadata.map_err(|source| ContextError::io(&file_path, source))?;
         let is_dir = metadata.file_type().is_dir();
         if excluded && !(is_dir && ignore.may_reinclude_below(&path)) {
             continue;
@@ -93,6 +95,24 @@ fn walk_dir(
         }
     }
     Ok(())
+}
+
+/// The `lstat` metadata of every directory entry, in order.
+fn stat_all(items: &[(String, fs::DirEntry)]) -> Vec<std::io::Result<fs::Metadata>> {
+    const PARALLEL_FROM: usize = 64;
+    if items.len() < PARALLEL_FROM {
+        return items.iter().map(|(_, item)| item.metadata()).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(|(_, item)| item.metadata()).collect::<Vec<_>>());
+        let mut stats: Vec<_> = first.iter().map(|(_, item)| item.metadata()).collect();
+        match other.join() {
+            Ok(rest) => stats.extend(rest),
+            Err(_) => stats.extend(second.iter().map(|(_, item)| item.metadata())),
+        }
+        stats
+    })
 }
 
 /// Builds the entry for `path` from its `lstat` metadata.

@@ -143,19 +143,15 @@ pub fn dispatch_copy(
         .map(|url| super::add_url::download(engine, url, checksum.as_ref(), span))
         .collect::<Result<Vec<_>>>()?;
 
-    let owner = match &chown {
-        // Plain `uid:gid` needs no lookup, so a cache hit never reads the base's layers.
-        Some(value) if numeric_owner(value).is_some() => numeric_owner(value).unwrap_or((0, 0)),
-        Some(value) => {
-            let index = state.fs_index(engine.store)?;
-            crate::copy::chown::resolve_chown(
-                value,
-                index.captured("etc/passwd"),
-                index.captured("etc/group"),
-            )
-            .map_err(|message| step_error(span, message))?
-        }
-        None => (0, 0),
+    // The owner in the key is `uid:gid` when the flag says it, else the
+    // --chown text: names resolve through the base's /etc/passwd and
+    // /etc/group, which `parent` stands for — so a hit never reads a layer.
+    let owner_field = match &chown {
+        Some(value) => match numeric_owner(value) {
+            Some((uid, gid)) => format!("{uid}:{gid}"),
+            None => format!("name {value}"),
+        },
+        None => "0:0".to_string(),
     };
     let exclude = if excludes.is_empty() {
         None
@@ -171,7 +167,7 @@ pub fn dispatch_copy(
     };
     let mut inputs = StepInputs::new(keyword, &state.fs_key);
     inputs.set("dest", dest.clone());
-    inputs.set("owner", format!("{}:{}", owner.0, owner.1));
+    inputs.set("owner", owner_field);
     inputs.set("chmod", chmod_text.clone().unwrap_or_default());
     inputs.set(
         "flags",
@@ -241,7 +237,7 @@ pub fn dispatch_copy(
         downloads,
         inline,
         dest,
-        owner,
+        chown: chown.clone(),
         chmod,
         exclude,
         unpack,
@@ -272,7 +268,7 @@ struct CopyRequest {
     downloads: Vec<(Tree, String)>,
     inline: Vec<(String, Vec<u8>)>,
     dest: String,
-    owner: (u32, u32),
+    chown: Option<String>,
     chmod: Option<Chmod>,
     exclude: Option<IgnoreMatcher>,
     unpack: bool,
@@ -297,7 +293,7 @@ fn make_layer(
         downloads,
         inline,
         mut dest,
-        owner,
+        chown,
         chmod,
         exclude,
         unpack,
@@ -372,6 +368,15 @@ fn make_layer(
         dest.push('/');
     }
     let index = state.fs_index(engine.store)?;
+    let owner = match &chown {
+        Some(value) => crate::copy::chown::resolve_chown(
+            value,
+            index.captured("etc/passwd"),
+            index.captured("etc/group"),
+        )
+        .map_err(|message| step_error(span, message))?,
+        None => (0, 0),
+    };
     let spec = CopySpec {
         dest,
         owner,

@@ -89,16 +89,6 @@ pub fn dispatch_run(
         }
     }
 
-    let index = state.fs_index(engine.store)?;
-    let user = user::resolve_user(
-        config.user.as_deref().unwrap_or(""),
-        index.captured("etc/passwd"),
-        index.captured("etc/group"),
-    )
-    .map_err(|message| step_error(span, message))?;
-    if kiln_dockerfile::expand::Env::get(&env, "HOME").is_none() {
-        env.set("HOME", &user.home);
-    }
     if kiln_dockerfile::expand::Env::get(&env, "PATH").is_none() {
         env.set(
             "PATH",
@@ -124,10 +114,10 @@ pub fn dispatch_run(
         }
         inputs.set(format!("env:{key}"), value.clone());
     }
-    inputs.set(
-        "user",
-        format!("{}:{}:{:?}", user.uid, user.gid, user.additional_gids),
-    );
+    // The USER text: what it resolves to is fixed by the filesystem (its
+    // /etc/passwd and /etc/group), which `parent` already stands for.
+    let user_spec = config.user.clone().unwrap_or_default();
+    inputs.set("user", user_spec.clone());
     inputs.set("workdir", workdir.clone());
     inputs.set("network", format!("{network:?}"));
     if let Some(epoch) = engine.options.source_date_epoch {
@@ -146,7 +136,7 @@ pub fn dispatch_run(
             Execution {
                 argv,
                 env,
-                user,
+                user_spec,
                 workdir,
                 network,
                 run_mounts,
@@ -162,7 +152,7 @@ pub fn dispatch_run(
 struct Execution {
     argv: command::Argv,
     env: Vars,
-    user: user::RunUser,
+    user_spec: String,
     workdir: String,
     network: Network,
     run_mounts: Vec<mounts::RunMount>,
@@ -178,11 +168,21 @@ fn execute(
     let Execution {
         argv,
         mut env,
-        user,
+        user_spec,
         workdir,
         network,
         run_mounts,
     } = execution;
+    let index = state.fs_index(engine.store)?;
+    let user = user::resolve_user(
+        &user_spec,
+        index.captured("etc/passwd"),
+        index.captured("etc/group"),
+    )
+    .map_err(|message| step_error(span, message))?;
+    if kiln_dockerfile::expand::Env::get(&env, "HOME").is_none() {
+        env.set("HOME", &user.home);
+    }
     if state.rootfs.is_none() {
         state.rootfs = Some(Rootfs::new(engine.store)?);
     }
@@ -222,6 +222,7 @@ fn execute(
         network,
         mounts: setup.mounts.clone(),
         etc: etc_files(network),
+        stdio: kiln_run::Stdio::Piped,
     };
     let step = engine.current_step();
     let mut tail: VecDeque<String> = VecDeque::new();

@@ -44,6 +44,7 @@ pub fn run(root_flag: Option<PathBuf>, args: PullArgs) -> anyhow::Result<ExitCod
         .with_context(|| format!("failed to pull {reference}"))?;
     if reference.digest().is_none() {
         store.set_tag(&reference.familiar(), &manifest)?;
+        kiln_build::pull::mark_pulled(&store, &reference);
     }
     if args.quiet {
         println!("{}", manifest.digest());
