@@ -317,13 +317,14 @@ impl<'a> Engine<'a> {
                 state.outcome = Some((true, None));
             }
             None => {
+                let enabled = self.cache_enabled(state.index);
                 let (store, name) = (self.store, self.record_name.clone());
                 let previous = self
                     .previous
                     .get_or_insert_with(|| crate::cache::explain::load(store, &name))
                     .as_ref()
                     .and_then(|record| record.find(&state.label, state.position));
-                let reason = if self.cache_enabled(state.index) {
+                let reason = if enabled {
                     crate::cache::explain::miss_reason(previous, &inputs)
                 } else {
                     "the cache is disabled for this stage (--no-cache)".to_string()

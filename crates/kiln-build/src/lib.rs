@@ -36,6 +36,7 @@ mod sources;
 mod stage;
 mod vars;
 
+pub use self::{rootfs::ensure_dir, run::user};
 pub use build::{build, format_time, BuildOutcome};
 pub use error::{BuildError, Result};
 pub use options::{BuildOptions, Isolation, NamedContext, Output, PullPolicy};

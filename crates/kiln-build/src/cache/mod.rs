@@ -112,6 +112,20 @@ pub fn lookup(store: &Store, key: &CacheKey) -> Result<Option<LayerRef>> {
     }))
 }
 
+/// True when `key` is recorded as making no layer (a WORKDIR that exists).
+pub fn is_empty_outcome(store: &Store, key: &CacheKey) -> Result<bool> {
+    Ok(store
+        .cache_record(&key.0)?
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|value| value.get("empty") == Some(&serde_json::Value::Bool(true))))
+}
+
+/// Records that `key` makes no layer.
+pub fn save_empty_outcome(store: &Store, key: &CacheKey) -> Result<()> {
+    store.put_cache_record(&key.0, br#"{"empty":true}"#)?;
+    Ok(())
+}
+
 /// Records the layer a step made.
 pub fn save(store: &Store, key: &CacheKey, layer: &LayerRef) -> Result<()> {
     let record = Record {

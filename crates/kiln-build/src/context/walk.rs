@@ -105,7 +105,12 @@ fn stat_all(items: &[(String, fs::DirEntry)]) -> Vec<std::io::Result<fs::Metadat
     }
     let (first, second) = items.split_at(items.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(|(_, item)| item.metadata()).collect::<Vec<_>>());
+        let other = scope.spawn(|| {
+            second
+                .iter()
+                .map(|(_, item)| item.metadata())
+                .collect::<Vec<_>>()
+        });
         let mut stats: Vec<_> = first.iter().map(|(_, item)| item.metadata()).collect();
         match other.join() {
             Ok(rest) => stats.extend(rest),

@@ -30,7 +30,50 @@ pub fn dispatch_workdir(
         .unwrap_or_else(|| "/".to_string());
     let workdir = paths::absolute(&current, &path);
     state.image.config.config.working_dir = Some(workdir.clone());
-    let relative = paths::clean(&workdir);
+    // Whether WORKDIR makes a layer, and which, follows from the filesystem
+    // (`parent`), the path and the USER (the owner of what it creates): a
+    // rebuild answers from the cache without reading the base's layers.
+    let mut inputs = crate::cache::StepInputs::new("WORKDIR", &state.fs_key);
+    inputs.set("path", workdir.clone());
+    inputs.set(
+        "user",
+        state.image.config.config.user.clone().unwrap_or_default(),
+    );
+    if let Some(epoch) = engine.options.source_date_epoch {
+        inputs.set("epoch", epoch.to_string());
+    }
+    let key = inputs.key();
+    if engine.cache_enabled(state.index) && crate::cache::is_empty_outcome(engine.store, &key)? {
+        state.history(&engine.created, format!("WORKDIR {workdir}"), true);
+        return Ok(());
+    }
+    let entries = missing_dirs(engine, state, &workdir, command)?;
+    let created_layer = !entries.is_empty();
+    if created_layer {
+        engine.cached_layer(state, &command.original, inputs, |engine, state| {
+            let layer = super::copy::write_layer(engine, entries)?;
+            state.push_layer(engine.store, layer.clone())?;
+            Ok(layer)
+        })?;
+    } else {
+        crate::cache::save_empty_outcome(engine.store, &key)?;
+    }
+    state.history(
+        &engine.created,
+        format!("WORKDIR {workdir}"),
+        !created_layer,
+    );
+    Ok(())
+}
+
+/// The directories of `workdir` the image lacks, as layer entries.
+fn missing_dirs(
+    engine: &Engine<'_>,
+    state: &mut StageState,
+    workdir: &str,
+    command: &Command,
+) -> Result<Vec<LayerEntry>> {
+    let relative = paths::clean(workdir);
     let owner = workdir_owner(engine, state)?;
     let index = state.fs_index(engine.store)?;
     let mut missing = Vec::new();
@@ -49,7 +92,7 @@ pub fn dispatch_workdir(
         }
     }
     let mtime = engine.options.source_date_epoch.unwrap_or(0);
-    let entries: Vec<LayerEntry> = missing
+    Ok(missing
         .into_iter()
         .map(|path| LayerEntry {
             path,
@@ -60,31 +103,7 @@ pub fn dispatch_workdir(
             mtime,
             xattrs: BTreeMap::new(),
         })
-        .collect();
-    let created_layer = !entries.is_empty();
-    if created_layer {
-        let mut inputs = crate::cache::StepInputs::new("WORKDIR", &state.fs_key);
-        for entry in &entries {
-            inputs.set(
-                format!("dir:{}", entry.path),
-                format!("{:o}|{}:{}", entry.mode, entry.uid, entry.gid),
-            );
-        }
-        if let Some(epoch) = engine.options.source_date_epoch {
-            inputs.set("epoch", epoch.to_string());
-        }
-        engine.cached_layer(state, &command.original, inputs, |engine, state| {
-            let layer = super::copy::write_layer(engine, entries)?;
-            state.push_layer(engine.store, layer.clone())?;
-            Ok(layer)
-        })?;
-    }
-    state.history(
-        &engine.created,
-        format!("WORKDIR {workdir}"),
-        !created_layer,
-    );
-    Ok(())
+        .collect())
 }
 
 /// BuildKit creates a missing WORKDIR as the current USER.
