@@ -44,6 +44,14 @@ pub enum Command {
     Inspect(crate::commands::inspect::InspectArgs),
     /// Write images to a docker-archive or oci-archive.
     Save(crate::commands::save::SaveArgs),
+    /// Run a command in a new container from an image, once (not a container engine).
+    Run(Box<crate::commands::run::RunArgs>),
+    /// Check the store (`kiln store fsck`).
+    #[command(subcommand)]
+    Store(crate::commands::store::StoreCommand),
+    /// Show or free the build cache (`kiln cache du`, `kiln cache prune`).
+    #[command(subcommand)]
+    Cache(crate::commands::cache::CacheCommand),
     /// Tools for kiln's developers.
     #[command(subcommand)]
     Debug(DebugCommand),

@@ -30,6 +30,7 @@ mod output;
 mod runc;
 mod spec;
 mod sys;
+mod terminal;
 
 pub use builtin::Builtin;
 pub use error::{Error, Result};
@@ -37,7 +38,7 @@ pub use runc::{runc_config, Runc};
 
 pub use spec::{
     CancelFlag, EtcFiles, Mount, MountKind, Network, OutputStream, RunOutcome, RunSpec, Sandbox,
-    User,
+    Stdio, User,
 };
 
 /// The first argument that makes the current binary the sandbox init process.

@@ -1,5 +1,6 @@
 //! Streaming a run's stdout and stderr (and the builtin init's status pipe)
-//! to the caller as chunks arrive, while watching the cancel flag.
+//! to the caller as chunks arrive, while watching the cancel flag. With
+//! inherited streams only the status pipe is watched.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -31,10 +32,10 @@ pub(crate) trait Supervisor {
 
 /// The pipes of one run.
 pub(crate) struct Pipes {
-    /// Read end of the process's stdout.
-    pub stdout: OwnedFd,
-    /// Read end of the process's stderr.
-    pub stderr: OwnedFd,
+    /// Read end of the process's stdout (none when it is inherited).
+    pub stdout: Option<OwnedFd>,
+    /// Read end of the process's stderr (none when it is inherited).
+    pub stderr: Option<OwnedFd>,
     /// Read end of the init's status pipe (builtin sandbox only).
     pub status: Option<OwnedFd>,
 }
@@ -56,20 +57,15 @@ pub(crate) fn pump(
     cancel: &CancelFlag,
     supervisor: &mut dyn Supervisor,
 ) -> Result<bool> {
-    let mut open: Vec<(File, Source)> = vec![
-        (
-            File::from(pipes.stdout),
-            Source::Output(OutputStream::Stdout),
-        ),
-        (
-            File::from(pipes.stderr),
-            Source::Output(OutputStream::Stderr),
-        ),
-    ];
-    if let Some(status) = pipes.status {
-        open.push((File::from(status), Source::Status));
-    }
-    let mut status_buffer = Vec::new();
+    let mut open: Vec<(File, Source)> = [
+        (pipes.stdout, Source::Output(OutputStream::Stdout)),
+        (pipes.stderr, Source::Output(OutputStream::Stderr)),
+        (pipes.status, Source::Status),
+    ]
+    .into_iter()
+    .filter_map(|(fd, source)| Some((File::from(fd?), source)))
+    .collect();
+    let mut status_lines = StatusLines::default();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut cancelled_at: Option<Instant> = None;
     while !open.is_empty() {
@@ -113,17 +109,29 @@ pub(crate) fn pump(
             }
             match source {
                 Source::Output(stream) => on_output(stream, &chunk[..count]),
-                Source::Status => {
-                    status_buffer.extend_from_slice(&chunk[..count]);
-                    while let Some(end) = status_buffer.iter().position(|&byte| byte == b'\n') {
-                        let line: Vec<u8> = status_buffer.drain(..=end).collect();
-                        supervisor.status_line(&line[..end])?;
-                    }
-                }
+                Source::Status => status_lines.feed(&chunk[..count], supervisor)?,
             }
         }
     }
     Ok(cancelled_at.is_some())
+}
+
+/// Splits the status pipe's bytes into lines for a [`Supervisor`].
+#[derive(Default)]
+pub(crate) struct StatusLines {
+    buffer: Vec<u8>,
+}
+
+impl StatusLines {
+    /// Adds `chunk` and passes every line it completes to `supervisor`.
+    pub(crate) fn feed(&mut self, chunk: &[u8], supervisor: &mut dyn Supervisor) -> Result<()> {
+        self.buffer.extend_from_slice(chunk);
+        while let Some(end) = self.buffer.iter().position(|&byte| byte == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            supervisor.status_line(&line[..end])?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -165,8 +173,8 @@ mod tests {
             out.write_all(b"world").unwrap();
         });
         let pipes = Pipes {
-            stdout: out_read,
-            stderr: err_read,
+            stdout: Some(out_read),
+            stderr: Some(err_read),
             status: Some(status_read),
         };
         let mut stdout = Vec::new();
@@ -208,8 +216,8 @@ mod tests {
         }
         let mut closer = Closer(Some((out_write, err_write)), 0);
         let pipes = Pipes {
-            stdout: out_read,
-            stderr: err_read,
+            stdout: Some(out_read),
+            stderr: Some(err_read),
             status: None,
         };
         let cancelled = pump(pipes, &mut |_, _| {}, &cancel, &mut closer).unwrap();

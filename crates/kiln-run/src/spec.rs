@@ -27,6 +27,33 @@ pub struct RunSpec {
     /// `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` for the run,
     /// mounted over the rootfs's files (never written into the rootfs).
     pub etc: EtcFiles,
+    /// Where the process's standard streams go.
+    pub stdio: Stdio,
+}
+
+/// The standard streams of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdio {
+    /// stdin is `/dev/null`; stdout and stderr are pipes whose chunks go to
+    /// the `on_output` callback (builds).
+    #[default]
+    Piped,
+    /// The process writes to the caller's own stdout and stderr, and reads
+    /// the caller's stdin when `stdin` is set (`/dev/null` otherwise).
+    Inherit {
+        /// Pass the caller's stdin (`docker run -i`).
+        stdin: bool,
+    },
+    /// A pseudo-terminal allocated in the sandbox's own devpts becomes the
+    /// process's controlling terminal and its stdin, stdout and stderr. Its
+    /// output goes to `on_output` as [`OutputStream::Stdout`]; with `stdin`,
+    /// the caller's stdin is copied to it (and put in raw mode while the run
+    /// lasts when it is a terminal). The window size follows the caller's
+    /// terminal. Builtin sandbox only.
+    Tty {
+        /// Copy the caller's stdin to the terminal (`docker run -it`).
+        stdin: bool,
+    },
 }
 
 /// Numeric identity of the process.

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kiln_run::{
     Builtin, CancelFlag, Error, EtcFiles, Mount, MountKind, Network, OutputStream, RunOutcome,
-    RunSpec, Runc, Sandbox, User,
+    RunSpec, Runc, Sandbox, Stdio, User,
 };
 
-const APPLETS: [&str; 22] = [
+const APPLETS: [&str; 24] = [
     "sh", "echo", "cat", "id", "ls", "sleep", "env", "pwd", "hostname", "touch", "grep", "wc",
-    "head", "test", "true", "mkdir", "stat", "readlink", "tr", "sort", "cut", "kill",
+    "head", "test", "true", "mkdir", "stat", "readlink", "tr", "sort", "cut", "kill", "tty",
+    "stty",
 ];
 
 /// Skips (or fails under `KILN_TEST_REQUIRE_TOOLS=1`) when `tool` is missing.
@@ -107,6 +108,7 @@ impl Context {
                 resolv_conf: "nameserver 192.0.2.53\n".into(),
                 hostname: "kiln-test\n".into(),
             },
+            stdio: Stdio::Piped,
         }
     }
 
@@ -139,7 +141,7 @@ impl Context {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Run {
     stdout: String,
     stderr: String,
@@ -460,6 +462,55 @@ fn builtin_reports_a_missing_init() {
         run.result
     );
     assert!(!ctx.rootfs().join("proc").exists());
+}
+
+#[test]
+fn builtin_terminal_comes_from_the_sandbox_devpts() {
+    let Some(ctx) = Context::builtin() else {
+        return;
+    };
+    let mut spec = ctx.spec("tty; stty size; test -t 0 && test -t 2 && echo all-tty; exit 4");
+    spec.stdio = Stdio::Tty { stdin: false };
+    let run = ctx.run(&spec);
+    assert_eq!(run.outcome().code, Some(4), "{run:?}");
+    let lines: Vec<&str> = run.stdout.split("\r\n").collect();
+    assert_eq!(lines[0], "/dev/pts/0", "{:?}", run.stdout);
+    let size: Vec<u32> = lines[1]
+        .split(' ')
+        .map(|number| number.parse().unwrap())
+        .collect();
+    assert!(size.len() == 2 && size[0] > 0 && size[1] > 0, "{size:?}");
+    assert_eq!(lines[2], "all-tty");
+    assert!(run.stderr.is_empty(), "{:?}", run.stderr);
+    assert!(!ctx.rootfs().join("proc").exists());
+}
+
+#[test]
+fn builtin_terminal_is_the_controlling_terminal() {
+    let Some(ctx) = Context::builtin() else {
+        return;
+    };
+    // Opening /dev/tty only works with a controlling terminal.
+    let mut spec = ctx.spec("echo via-ctty > /dev/tty");
+    spec.stdio = Stdio::Tty { stdin: false };
+    let run = ctx.run(&spec);
+    assert_eq!(run.outcome().code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, "via-ctty\r\n");
+}
+
+#[test]
+fn runc_refuses_a_terminal() {
+    let Some(ctx) = Context::runc() else {
+        return;
+    };
+    let mut spec = ctx.spec("true");
+    spec.stdio = Stdio::Tty { stdin: true };
+    let run = ctx.run(&spec);
+    assert!(
+        matches!(&run.result, Some(Err(Error::InvalidSpec { reason })) if reason.contains("terminal")),
+        "{:?}",
+        run.result
+    );
 }
 
 macro_rules! for_both_sandboxes {

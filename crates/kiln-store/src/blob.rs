@@ -79,6 +79,7 @@ impl Store {
         }
         let mut writer = self.blob_writer()?;
         writer
+            .inner
             .write_all(bytes)
             .map_err(|source| Error::io(writer.temp_path(), source))?;
         writer.commit_verified(&digest)?;
@@ -108,7 +109,7 @@ impl Store {
         }
         let mut source = File::open(path).map_err(|source| Error::io(path, source))?;
         let mut writer = self.blob_writer()?;
-        copy_into(&mut source, &mut writer).map_err(|error| match error {
+        copy_into(&mut source, &mut writer.inner).map_err(|error| match error {
             CopyError::Read(source) => Error::io(path, source),
             CopyError::Write(source) => Error::io(writer.temp_path(), source),
         })?;
@@ -270,14 +271,32 @@ impl std::fmt::Debug for BlobWriter {
     }
 }
 
+/// Writes through [`Write`] report failures with the temp file's path in the
+/// message (keeping the error kind), because callers such as a layer writer
+/// see only an `io::Error`: a full disk then says which file it was writing.
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        self.inner
+            .write(buf)
+            .map_err(|err| with_path(err, &self.temp_path))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner
+            .flush()
+            .map_err(|err| with_path(err, &self.temp_path))
     }
+}
+
+/// `err` with "failed to write PATH" in front of its message, same kind.
+fn with_path(err: io::Error, path: &std::path::Path) -> io::Error {
+    if err.kind() == io::ErrorKind::Interrupted {
+        return err;
+    }
+    io::Error::new(
+        err.kind(),
+        format!("failed to write blob temp file {}: {err}", path.display()),
+    )
 }
 
 #[cfg(test)]
@@ -453,6 +472,17 @@ mod tests {
         assert_eq!(blob_entries(&store), vec![store.blob_path(&expected)]);
         assert!(ingest_entries(&store).is_empty());
         assert_eq!(store.read_blob(&expected).unwrap(), content);
+    }
+
+    #[test]
+    fn write_errors_name_the_temp_file_and_keep_their_kind() {
+        let path = std::path::Path::new("ingest/blob-x");
+        let full = io::Error::from_raw_os_error(28);
+        let wrapped = with_path(full, path);
+        assert_eq!(wrapped.kind(), io::ErrorKind::StorageFull);
+        let text = wrapped.to_string();
+        assert!(text.contains("ingest/blob-x"), "{text}");
+        assert!(text.contains("No space left on device"), "{text}");
     }
 
     #[test]

@@ -150,13 +150,24 @@ impl Store {
         self.root().join("cache").join(CACHE_VERSION).join(sub)
     }
 
-    /// The record stored under `key`, if any.
+    /// Where the record of `key` lives (whether or not it exists).
+    pub(crate) fn cache_record_path(&self, key: &Digest) -> PathBuf {
+        self.cache_dir("records")
+            .join(format!("{}.json", key.hex()))
+    }
+
+    /// The record stored under `key`, if any. Reading a record counts as
+    /// using it: its mtime is set to now (best effort), which is what
+    /// `cache prune --filter until=…` and `--keep-storage` go by.
     pub fn cache_record(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
-        read_optional(
-            &self
-                .cache_dir("records")
-                .join(format!("{}.json", key.hex())),
-        )
+        let path = self.cache_record_path(key);
+        let bytes = read_optional(&path)?;
+        if bytes.is_some() {
+            if let Ok(file) = fs::File::open(&path) {
+                let _ = file.set_modified(std::time::SystemTime::now());
+            }
+        }
+        Ok(bytes)
     }
 
     /// Stores (or replaces) the record under `key`, atomically.
@@ -166,6 +177,11 @@ impl Store {
             &format!("{}.json", key.hex()),
             bytes,
         )
+    }
+
+    /// The directory of the build-cache records.
+    pub(crate) fn cache_records_dir(&self) -> PathBuf {
+        self.cache_dir("records")
     }
 
     /// A named document (`name`: letters, digits, `-`, `_`, `.`).
@@ -264,6 +280,20 @@ mod tests {
             b"[]"
         );
         assert!(store.cache_document("../x").is_err());
+    }
+
+    #[test]
+    fn reading_a_record_marks_it_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = Digest::sha256_of(b"k");
+        store.put_cache_record(&digest, b"{}").unwrap();
+        let path = store.cache_record_path(&digest);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        fs::File::open(&path).unwrap().set_modified(old).unwrap();
+        store.cache_record(&digest).unwrap().unwrap();
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(modified > old + std::time::Duration::from_secs(3600));
     }
 
     #[test]

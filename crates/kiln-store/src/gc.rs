@@ -31,9 +31,10 @@
 //!    which bumps its mtime) and tagging the image. `kiln prune --all` sets
 //!    the age to zero and relies on mechanisms 1 and 2 only.
 //!
-//! Temp files in `ingest/` older than the age window are removed too (with
-//! age zero: all of them, which is safe because every kiln writer holds the
-//! guard while it ingests).
+//! Garbage ([`crate::garbage`]: temp files in `ingest/`, scratch entries in
+//! `tmp/`, temp files of interrupted atomic writes) older than the age window
+//! is removed too (with age zero: all of it, which is safe because every
+//! kiln writer holds the guard while it has any).
 //!
 //! Crash safety: deleting unreachable blobs in any order never breaks a
 //! reachable image, so a prune killed midway leaves a valid store with some
@@ -49,6 +50,7 @@ use kiln_oci::Digest;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::garbage::remove_tree;
 use crate::lock::StoreLock;
 use crate::store::Store;
 use crate::tags::{ref_name, INDEX_LOCK};
@@ -80,8 +82,11 @@ pub struct PruneReport {
     pub freed_bytes: u64,
     /// Untagged `index.json` entries removed.
     pub untagged_removed: usize,
-    /// Unreachable blobs kept because they are younger than the age window.
+    /// Unreachable blobs and garbage kept because they are younger than the
+    /// age window.
     pub kept_recent: usize,
+    /// Garbage entries removed (see [`crate::garbage`]).
+    pub garbage_removed: usize,
 }
 
 impl Store {
@@ -90,6 +95,17 @@ impl Store {
     /// `prune` while holding it (prune would wait for itself).
     pub fn gc_guard(&self) -> Result<StoreLock> {
         self.lock_shared(GC_LOCK)
+    }
+
+    /// Takes the `gc` lock exclusively, waiting for every writer holding the
+    /// guard: while it is held, no kiln writer runs on this store.
+    pub fn gc_lock(&self) -> Result<StoreLock> {
+        self.lock(GC_LOCK)
+    }
+
+    /// Like [`Store::gc_lock`], but `None` at once when a writer holds the guard.
+    pub fn try_gc_lock(&self) -> Result<Option<StoreLock>> {
+        self.try_lock(GC_LOCK)
     }
 
     /// Whether a writer currently holds the `gc` guard (so a prune would
@@ -101,12 +117,18 @@ impl Store {
     /// The digests of every blob reachable from `index.json` and from cache
     /// records (see the module documentation).
     pub fn reachable_blobs(&self) -> Result<BTreeSet<Digest>> {
+        let mut reachable = self.index_reachable_blobs()?;
+        self.collect_cache_digests(&mut reachable)?;
+        Ok(reachable)
+    }
+
+    /// The digests of every blob reachable from `index.json` alone.
+    pub(crate) fn index_reachable_blobs(&self) -> Result<BTreeSet<Digest>> {
         let index = self.read_index()?;
         let mut reachable = BTreeSet::new();
         for entry in &index.manifests {
             self.walk_descriptor(entry, &mut reachable, 0)?;
         }
-        self.collect_cache_digests(&mut reachable)?;
         Ok(reachable)
     }
 
@@ -114,6 +136,11 @@ impl Store {
     /// `gc` lock (exclusive; waits for writers) and the `index` lock.
     pub fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
         let _gc = self.lock(GC_LOCK)?;
+        self.prune_locked(options)
+    }
+
+    /// [`Store::prune`] for a caller that holds the `gc` lock exclusively.
+    pub(crate) fn prune_locked(&self, options: &PruneOptions) -> Result<PruneReport> {
         let _index_lock = self.lock(INDEX_LOCK)?;
         let mut report = PruneReport::default();
         if options.remove_untagged {
@@ -140,10 +167,17 @@ impl Store {
             report.freed_bytes += size;
             report.deleted.push((digest, size));
         }
-        for (_, path) in list_files(&self.root().join("ingest"))? {
-            if let Some(size) = remove_if_old(&path, options, &mut report)? {
-                report.freed_bytes += size;
+        for garbage in self.garbage_candidates()? {
+            let age = garbage
+                .modified
+                .map(|modified| options.now.duration_since(modified).unwrap_or_default());
+            if !options.min_age.is_zero() && age.is_none_or(|age| age < options.min_age) {
+                report.kept_recent += 1;
+                continue;
             }
+            remove_tree(&garbage.path)?;
+            report.freed_bytes += garbage.bytes;
+            report.garbage_removed += 1;
         }
         report.deleted.sort();
         Ok(report)
@@ -233,7 +267,7 @@ impl Store {
 }
 
 /// Every `sha256:<64 lowercase hex>` in `text`.
-fn digests_in(text: &[u8]) -> Vec<Digest> {
+pub(crate) fn digests_in(text: &[u8]) -> Vec<Digest> {
     const PREFIX: &[u8] = b"sha256:";
     let mut found = Vec::new();
     let mut start = 0;
@@ -516,6 +550,16 @@ mod tests {
         let report = store.prune(&options(later() + HOUR, HOUR)).unwrap();
         assert!(!leftover.exists());
         assert_eq!(report.freed_bytes, 7);
+        assert_eq!(report.garbage_removed, 1);
+        // Scratch directories of killed builds go too, read-only or not.
+        let scratch = store.root().join("tmp/rootfs-x/usr");
+        fs::create_dir_all(&scratch).unwrap();
+        fs::write(scratch.join("f"), b"abc").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&scratch, fs::Permissions::from_mode(0o555)).unwrap();
+        let report = store.prune(&options(later(), Duration::ZERO)).unwrap();
+        assert_eq!((report.garbage_removed, report.freed_bytes), (1, 3));
+        assert!(!store.root().join("tmp/rootfs-x").exists());
     }
 
     #[test]

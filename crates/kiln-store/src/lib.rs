@@ -31,7 +31,10 @@
 
 pub mod blob;
 mod cache;
+mod cache_prune;
 mod error;
+pub mod fsck;
+pub mod garbage;
 pub mod gc;
 mod lock;
 mod store;
@@ -39,7 +42,10 @@ mod tags;
 
 pub use blob::BlobWriter;
 pub use cache::{StatCache, StatKey, CACHE_VERSION};
+pub use cache_prune::{CacheMount, CachePruneOptions, CachePruneReport, CacheUsage};
 pub use error::{Error, Result};
+pub use fsck::{FsckOptions, FsckReport, Problem};
+pub use garbage::{Garbage, GarbageKind};
 pub use gc::{PruneOptions, PruneReport};
 pub use lock::StoreLock;
 pub use store::Store;

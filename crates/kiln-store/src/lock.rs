@@ -43,6 +43,17 @@ impl Store {
         Ok(StoreLock { _file: file, path })
     }
 
+    /// Takes the exclusive lock `name` if it is free right now; `None` when
+    /// someone else holds it (shared or exclusive).
+    pub fn try_lock(&self, name: &str) -> Result<Option<StoreLock>> {
+        let (file, path) = self.open_lock_file(name)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock { _file: file, path })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::io(&path, source)),
+        }
+    }
+
     /// Whether the lock `name` is held (shared or exclusive) by someone else
     /// right now. Only a hint: the answer may change at once.
     pub fn is_locked(&self, name: &str) -> Result<bool> {
@@ -99,6 +110,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn try_lock_fails_while_anyone_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let shared = store.lock_shared("gc").unwrap();
+        assert!(store.try_lock("gc").unwrap().is_none());
+        drop(shared);
+        let exclusive = store.try_lock("gc").unwrap().unwrap();
+        assert!(store.try_lock("gc").unwrap().is_none());
+        assert!(store.is_locked("gc").unwrap());
+        drop(exclusive);
+        assert!(!store.is_locked("gc").unwrap());
     }
 
     #[test]

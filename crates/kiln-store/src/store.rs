@@ -22,7 +22,7 @@ pub(crate) const INDEX_FILE: &str = "index.json";
 /// The only layout version kiln writes and accepts.
 pub(crate) const LAYOUT_VERSION: &str = "1.0.0";
 /// Prefix of the temp files created in the root while replacing a file.
-const ROOT_TEMP_PREFIX: &str = ".kiln-tmp-";
+pub(crate) const ROOT_TEMP_PREFIX: &str = ".kiln-tmp-";
 
 /// Subdirectories of the store root, created by [`Store::open`].
 const DIRS: &[&str] = &["blobs", "blobs/sha256", "ingest", "tmp", "cache", "locks"];

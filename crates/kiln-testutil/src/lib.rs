@@ -6,6 +6,7 @@
 //! - [`OciImage`]: read an oci-archive or oci-dir (index → manifest → config → layers), verifying digests.
 //! - [`list_layer`]: the entries of a (gzipped) layer tar; [`Project`]: a mutable copy of a build context.
 //! - [`build_busybox`]: a busybox base image (`busybox:test`) built by kiln from the host's busybox-static.
+//! - [`TestRegistry`]: a `docker-registry` on 127.0.0.1 (optional htpasswd auth and TLS).
 //! - [`assert_golden`]: compare with a golden file, rewritten when `KILN_BLESS=1`.
 //!
 //! ```no_run
@@ -23,6 +24,7 @@ mod kiln;
 mod layer;
 mod oci;
 mod project;
+mod registry;
 mod table;
 mod tools;
 
@@ -36,5 +38,6 @@ pub use kiln::{assert_clean_failure, assert_no_panic, BuildResult, Kiln};
 pub use layer::{list_layer, list_tar, EntryKind, LayerFile, TarEntry};
 pub use oci::{sha256_hex, Layer, OciImage};
 pub use project::{tree_listing, workspace_root, Project};
+pub use registry::{free_port, RegistryOptions, Request, TestRegistry};
 pub use table::{parse_docker_table, Table};
 pub use tools::{on_path, require_tool, tools_required};

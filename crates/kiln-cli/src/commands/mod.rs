@@ -2,6 +2,7 @@
 //! (store view, docker's human formats, tables, `--format` templates).
 
 pub mod build;
+pub mod cache;
 mod debug_expand;
 mod debug_parse;
 pub mod history;
@@ -13,7 +14,9 @@ pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod rmi;
+pub mod run;
 pub mod save;
+pub mod store;
 pub mod tag;
 
 mod format;
@@ -45,6 +48,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(cli.root, args),
         Command::Inspect(args) => inspect::run(cli.root, args),
         Command::Save(args) => save::run(cli.root, args),
+        Command::Run(args) => run::run(cli.root, *args),
+        Command::Store(command) => store::run(cli.root, command),
+        Command::Cache(command) => cache::run(cli.root, command),
         Command::Debug(debug) => match debug {
             DebugCommand::ParseDump { file } => debug_parse::parse_dump(&file),
             DebugCommand::ParseJson { file } => debug_parse::parse_json(&file),

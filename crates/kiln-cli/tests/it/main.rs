@@ -4,6 +4,10 @@
 //! GNU tar) when installed.
 
 mod add;
+mod cache_common;
+mod cache_copy;
+mod cache_flags;
+mod cache_run;
 mod common;
 mod context;
 mod copy;
@@ -12,9 +16,15 @@ mod debug;
 mod errors;
 mod export;
 mod images;
+mod kiln_run;
 mod load;
 mod metadata;
 mod prune;
+mod registry_add_url;
+mod registry_anon;
+mod registry_auth;
+mod registry_support;
+mod registry_tls;
 mod reproducible;
 mod run_basics;
 mod run_common;
@@ -25,3 +35,8 @@ mod run_image;
 mod run_snapshot;
 mod save;
 mod stages;
+mod store_common;
+mod store_concurrency;
+mod store_crash;
+mod store_disk_full;
+mod store_fsck;

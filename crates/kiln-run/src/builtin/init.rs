@@ -9,13 +9,15 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
 use rustix::process::{WaitOptions, WaitStatus};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 
-use super::protocol::{InitConfig, Status};
+use super::console;
+use super::protocol::{Console, InitConfig, Status};
 use super::rootfs;
 use crate::defaults::capability_mask;
 use crate::lookup::{lookup_executable, path_variable};
@@ -29,19 +31,21 @@ const SETUP_FAILED: i32 = 125;
 
 /// The sandbox init; see [`crate::init_main`].
 pub(crate) fn main() -> ! {
-    // First thing: own the status pipe and close every other inherited fd.
-    let Some(status) = sys::take_status_fd() else {
+    // First thing: own the status pipe and the console fd, and close every
+    // other inherited fd.
+    let Some(status) = sys::take_inherited_fd(sys::STATUS_FD) else {
         std::process::exit(SETUP_FAILED);
     };
-    sys::close_fds_from(sys::STATUS_FD + 1);
+    let console = sys::take_inherited_fd(sys::CONSOLE_FD);
+    sys::close_fds_from(sys::CONSOLE_FD + 1);
     let mut status = File::from(status);
     let pid1 = std::env::args_os()
         .nth(2)
         .is_some_and(|arg| arg == PID1_ARG);
     let result = if pid1 {
-        stage_pid1(&mut status)
+        stage_pid1(&mut status, console)
     } else {
-        stage_unshare(&mut status)
+        stage_unshare(&mut status, console)
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -57,7 +61,8 @@ fn fail(message: String) -> Status {
 }
 
 /// Stage 1: unshare, wait for the id maps, run PID 1, pass on its status.
-fn stage_unshare(status: &mut File) -> Result<i32, Status> {
+/// The console fd stays open for PID 1 to inherit.
+fn stage_unshare(status: &mut File, console: Option<OwnedFd>) -> Result<i32, Status> {
     let mut stdin = BufReader::new(std::io::stdin().lock());
     let mut line = String::new();
     stdin
@@ -65,6 +70,7 @@ fn stage_unshare(status: &mut File) -> Result<i32, Status> {
         .map_err(|error| fail(format!("failed to read the sandbox config: {error}")))?;
     let config: InitConfig = serde_json::from_str(&line)
         .map_err(|error| fail(format!("failed to decode the sandbox config: {error}")))?;
+    let _console = console.filter(|_| config.console != Console::None);
 
     let mut flags =
         UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC;
@@ -89,7 +95,7 @@ fn stage_unshare(status: &mut File) -> Result<i32, Status> {
         .stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
-    sys::prepare_child(&mut command, None);
+    sys::prepare_child(&mut command, None, None);
     let mut child = command
         .spawn()
         .map_err(|error| fail(format!("failed to start the sandbox PID 1: {error}")))?;
@@ -108,10 +114,14 @@ fn stage_unshare(status: &mut File) -> Result<i32, Status> {
 }
 
 /// Stage 2, PID 1: set up, run the command, reap, report.
-fn stage_pid1(status: &mut File) -> Result<i32, Status> {
-    // The command must not inherit the status pipe.
+fn stage_pid1(status: &mut File, console: Option<OwnedFd>) -> Result<i32, Status> {
+    // The command must not inherit the status pipe or the console fd.
     rustix::io::fcntl_setfd(&*status, rustix::io::FdFlags::CLOEXEC)
         .map_err(|error| fail(format!("failed to protect the status pipe: {error}")))?;
+    if let Some(console) = &console {
+        rustix::io::fcntl_setfd(console, rustix::io::FdFlags::CLOEXEC)
+            .map_err(|error| fail(format!("failed to protect the console fd: {error}")))?;
+    }
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
@@ -120,6 +130,7 @@ fn stage_pid1(status: &mut File) -> Result<i32, Status> {
         .map_err(|error| fail(format!("failed to decode the sandbox config: {error}")))?;
 
     rootfs::set_up(&config).map_err(fail)?;
+    let streams = streams(&config, console)?;
     let name = config.args.first().cloned().unwrap_or_default();
     let Some(program) = lookup_executable("/".as_ref(), &name, path_variable(&config.env)) else {
         return Err(Status::NotFound { name });
@@ -141,10 +152,8 @@ fn stage_pid1(status: &mut File) -> Result<i32, Status> {
         .arg0(&name)
         .args(&config.args[1..])
         .env_clear()
-        .current_dir(&config.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+        .current_dir(&config.cwd);
+    streams.apply(&mut command);
     for entry in &config.env {
         match entry.split_once('=') {
             Some((key, value)) => command.env(key, value),
@@ -154,9 +163,61 @@ fn stage_pid1(status: &mut File) -> Result<i32, Status> {
     let child = command
         .spawn()
         .map_err(|error| fail(format!("exec {program:?} failed: {error}")))?;
+    // PID 1 keeps no copy of the terminal: the parent sees the end of its
+    // output when the command's last copy closes.
+    drop(command);
     let (code, signal) = reap_until(child.id());
     Status::Exited { code, signal }.send(status);
     Ok(code.unwrap_or_else(|| 128 + signal.unwrap_or(0)))
+}
+
+/// The command's standard streams.
+enum Streams {
+    /// stdin from `/dev/null` or the console fd; the init's stdout, stderr.
+    Plain(Option<OwnedFd>),
+    /// A terminal slave for all three, which becomes the controlling
+    /// terminal of a new session.
+    Terminal([OwnedFd; 3]),
+}
+
+impl Streams {
+    fn apply(self, command: &mut Command) {
+        match self {
+            Streams::Plain(stdin) => {
+                command
+                    .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+                    .stdout(Stdio::inherit())
+                    .stderr(Stdio::inherit());
+            }
+            Streams::Terminal([stdin, stdout, stderr]) => {
+                command
+                    .stdin(Stdio::from(stdin))
+                    .stdout(Stdio::from(stdout))
+                    .stderr(Stdio::from(stderr));
+                sys::make_terminal_session(command);
+            }
+        }
+    }
+}
+
+/// Sets up the streams `config.console` asks for (after the pivot, so a
+/// terminal comes from the sandbox's devpts).
+fn streams(config: &InitConfig, console: Option<OwnedFd>) -> Result<Streams, Status> {
+    match (config.console, console) {
+        (Console::None, _) => Ok(Streams::Plain(None)),
+        (Console::Stdin, Some(stdin)) => Ok(Streams::Plain(Some(stdin))),
+        (Console::Terminal { rows, cols }, Some(socket)) => {
+            let owner = (config.uid, config.gid);
+            let slave = console::open_terminal(&socket, rows, cols, owner).map_err(fail)?;
+            let copy = || {
+                slave
+                    .try_clone()
+                    .map_err(|error| fail(format!("failed to duplicate the terminal: {error}")))
+            };
+            Ok(Streams::Terminal([copy()?, copy()?, slave]))
+        }
+        (_, None) => Err(fail("the console fd is missing".to_owned())),
+    }
 }
 
 /// Waits for any child until `pid` has ended (reaping orphans on the way);

@@ -5,25 +5,28 @@
 //! `/etc` files to a private scratch directory, starts the init, writes the
 //! id maps of a rootless run, streams the output, and cleans up.
 
+pub(crate) mod console;
 pub(crate) mod init;
 mod protocol;
 mod rootfs;
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::{kill_process, Pid, Signal};
 
-use self::protocol::{EtcBind, InitConfig, InitMount, InitMountKind, Status};
+use self::protocol::{Console, EtcBind, InitConfig, InitMount, InitMountKind, Status};
 use crate::defaults::{FIRST_ETC_TARGET, STANDARD_TARGETS};
 use crate::idmap::IdMappings;
 use crate::mountpoint::{run_targets, validate, MountPoints};
 use crate::output::{pump, Pipes, Supervisor};
 use crate::{
-    sys, CancelFlag, Error, MountKind, Network, OutputStream, Result, RunOutcome, RunSpec, Sandbox,
+    sys, terminal, CancelFlag, Error, MountKind, Network, OutputStream, Result, RunOutcome,
+    RunSpec, Sandbox,
 };
 
 /// The sandbox built into kiln: namespaces (plus a user namespace when not
@@ -59,7 +62,7 @@ impl Sandbox for Builtin {
                 Error::io("create a scratch directory in", std::env::temp_dir(), error)
             })?;
         let config = init_config(spec, rootfs, &points, scratch.path())?;
-        let outcome = self.launch(&config, on_output, cancel);
+        let outcome = self.launch(&config, spec.stdio, on_output, cancel);
         let cleaned = points.cleanup();
         let outcome = outcome?;
         cleaned?;
@@ -125,7 +128,65 @@ fn init_config(
         sys_dir: points.resolved(2).to_owned(),
         etc,
         mounts,
+        console: console_for(spec.stdio),
     })
+}
+
+/// What the init does with the command's streams for `stdio`.
+fn console_for(stdio: crate::Stdio) -> Console {
+    match stdio {
+        crate::Stdio::Piped | crate::Stdio::Inherit { stdin: false } => Console::None,
+        crate::Stdio::Inherit { stdin: true } => Console::Stdin,
+        crate::Stdio::Tty { .. } => {
+            let (rows, cols) = terminal::caller_size().unwrap_or(terminal::DEFAULT_SIZE);
+            Console::Terminal { rows, cols }
+        }
+    }
+}
+
+/// The parent's ends of the streams of one run.
+enum Streams {
+    /// Read ends of the command's stdout and stderr.
+    Piped(OwnedFd, OwnedFd),
+    /// The command writes to the caller's stdout and stderr.
+    Inherited,
+    /// The socket on which the terminal's master arrives.
+    Terminal { socket: OwnedFd, stdin: bool },
+}
+
+/// Sets up the init's stdout and stderr for `stdio`; returns the parent's
+/// ends and the console fd the init gets at [`sys::CONSOLE_FD`].
+fn streams(command: &mut Command, stdio: crate::Stdio) -> Result<(Streams, Option<OwnedFd>)> {
+    match stdio {
+        crate::Stdio::Piped => {
+            let (stdout, stdout_write) = pipe()?;
+            let (stderr, stderr_write) = pipe()?;
+            command
+                .stdout(Stdio::from(stdout_write))
+                .stderr(Stdio::from(stderr_write));
+            Ok((Streams::Piped(stdout, stderr), None))
+        }
+        crate::Stdio::Inherit { stdin } => {
+            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            let console = if stdin {
+                let copy = std::io::stdin().as_fd().try_clone_to_owned();
+                Some(copy.map_err(|error| Error::process("duplicate stdin", error))?)
+            } else {
+                None
+            };
+            Ok((Streams::Inherited, console))
+        }
+        crate::Stdio::Tty { stdin } => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            let (ours, theirs) = UnixStream::pair()
+                .map_err(|error| Error::process("create the console socket", error))?;
+            let streams = Streams::Terminal {
+                socket: ours.into(),
+                stdin,
+            };
+            Ok((streams, Some(theirs.into())))
+        }
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -137,24 +198,23 @@ impl Builtin {
     fn launch(
         &self,
         config: &InitConfig,
+        stdio: crate::Stdio,
         on_output: &mut dyn FnMut(OutputStream, &[u8]),
         cancel: &CancelFlag,
     ) -> Result<RunOutcome> {
-        let (stdout, stdout_write) = pipe()?;
-        let (stderr, stderr_write) = pipe()?;
         let (status, status_write) = pipe()?;
         let mut command = Command::new(&self.init_exe);
         command
             .arg(crate::INIT_ARG)
             .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(stdout_write))
-            .stderr(Stdio::from(stderr_write));
-        sys::prepare_child(&mut command, Some(&status_write));
+            .stdin(Stdio::piped());
+        let (streams, console) = streams(&mut command, stdio)?;
+        sys::prepare_child(&mut command, Some(&status_write), console.as_ref());
         let spawned = command.spawn();
         // The parent must not hold the write ends, or the pipes never close.
         drop(command);
         drop(status_write);
+        drop(console);
         let mut child = spawned.map_err(|error| {
             Error::process(format!("start the sandbox init {:?}", self.init_exe), error)
         })?;
@@ -173,12 +233,27 @@ impl Builtin {
             report: None,
             killed: false,
         };
-        let pipes = Pipes {
-            stdout,
-            stderr,
-            status: Some(status),
+        let pumped = match streams {
+            Streams::Piped(stdout, stderr) => {
+                let pipes = Pipes {
+                    stdout: Some(stdout),
+                    stderr: Some(stderr),
+                    status: Some(status),
+                };
+                pump(pipes, on_output, cancel, &mut supervisor)
+            }
+            Streams::Inherited => {
+                let pipes = Pipes {
+                    stdout: None,
+                    stderr: None,
+                    status: Some(status),
+                };
+                pump(pipes, on_output, cancel, &mut supervisor)
+            }
+            Streams::Terminal { socket, stdin } => {
+                terminal::relay(socket, status, stdin, on_output, cancel, &mut supervisor)
+            }
         };
-        let pumped = pump(pipes, on_output, cancel, &mut supervisor);
         if pumped.is_err() {
             supervisor.kill();
         }

@@ -44,6 +44,27 @@ pub(crate) struct InitConfig {
     pub etc: Vec<EtcBind>,
     /// The spec's extra mounts, in order.
     pub mounts: Vec<InitMount>,
+    /// What the command's stdin is, and whether it gets a terminal.
+    pub console: Console,
+}
+
+/// The command's standard streams, as the init sets them up; the parent
+/// passes the console fd at [`crate::sys::CONSOLE_FD`] unless `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Console {
+    /// stdin is `/dev/null`; stdout and stderr are the init's own.
+    None,
+    /// stdin is the console fd; stdout and stderr are the init's own.
+    Stdin,
+    /// A terminal from the sandbox's devpts is the command's stdin, stdout,
+    /// stderr and controlling terminal; its master goes back to the parent
+    /// over the console fd (a unix socket).
+    Terminal {
+        /// Initial window height.
+        rows: u16,
+        /// Initial window width.
+        cols: u16,
+    },
 }
 
 /// A generated file bound over a file of the rootfs.

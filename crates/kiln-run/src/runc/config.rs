@@ -220,6 +220,7 @@ mod tests {
                 },
             ],
             etc: EtcFiles::default(),
+            stdio: crate::Stdio::Piped,
         }
     }
 

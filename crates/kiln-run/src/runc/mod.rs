@@ -5,9 +5,11 @@ mod config;
 pub use config::runc_config;
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::idmap::IdMappings;
@@ -19,6 +21,13 @@ use crate::{CancelFlag, Error, OutputStream, Result, RunOutcome, RunSpec, Sandbo
 /// How often a cancelled run is killed again while it has not ended (runc
 /// may still be creating the container when the first kill comes).
 const KILL_RETRY: Duration = Duration::from_millis(300);
+
+/// How often a run with inherited streams is checked on.
+const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How long a cancelled run with inherited streams may take to end before
+/// runc itself is killed.
+const DRAIN_AFTER_CANCEL: Duration = Duration::from_secs(5);
 
 /// The sandbox that hands each run to an OCI runtime (runc or compatible).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +49,12 @@ impl Sandbox for Runc {
         cancel: &CancelFlag,
     ) -> Result<RunOutcome> {
         validate(spec)?;
+        if let crate::Stdio::Tty { .. } = spec.stdio {
+            return Err(Error::InvalidSpec {
+                reason: "a terminal is not supported with the runc sandbox (use the builtin one)"
+                    .to_owned(),
+            });
+        }
         let rootfs = spec
             .rootfs
             .canonicalize()
@@ -138,32 +153,54 @@ impl Runc {
             .arg("run")
             .arg("--bundle")
             .arg(bundle)
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .arg(id);
+        let inherited = match spec.stdio {
+            crate::Stdio::Inherit { stdin } => {
+                let input = if stdin {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                };
+                command
+                    .stdin(input)
+                    .stdout(Stdio::inherit())
+                    .stderr(Stdio::inherit());
+                true
+            }
+            crate::Stdio::Piped | crate::Stdio::Tty { .. } => {
+                command
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                false
+            }
+        };
         let mut child = command.spawn().map_err(|error| {
             Error::process(format!("start the runtime {:?}", self.runtime), error)
         })?;
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let pipes = Pipes {
+            stdout: child.stdout.take().map(OwnedFd::from),
+            stderr: child.stderr.take().map(OwnedFd::from),
+            status: None,
+        };
+        if !inherited && (pipes.stdout.is_none() || pipes.stderr.is_none()) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::Setup {
                 message: "the runtime's output pipes are missing".to_owned(),
             });
-        };
-        let pipes = Pipes {
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            status: None,
-        };
+        }
         let mut supervisor = RuncSupervisor {
             runc: self,
             id,
             child: &mut child,
             last_kill: None,
         };
-        let pumped = pump(pipes, on_output, cancel, &mut supervisor);
+        let pumped = if inherited {
+            supervisor.watch(cancel)
+        } else {
+            pump(pipes, on_output, cancel, &mut supervisor)
+        };
         if pumped.is_err() {
             supervisor.kill();
         }
@@ -225,6 +262,35 @@ struct RuncSupervisor<'a> {
     id: &'a str,
     child: &'a mut Child,
     last_kill: Option<Instant>,
+}
+
+impl RuncSupervisor<'_> {
+    /// Waits for runc to end while watching `cancel` (the streams are the
+    /// caller's own, so there is nothing to read). Returns whether the run
+    /// was cancelled.
+    fn watch(&mut self, cancel: &CancelFlag) -> Result<bool> {
+        let mut cancelled_at: Option<Instant> = None;
+        loop {
+            let ended = self
+                .child
+                .try_wait()
+                .map_err(|error| Error::process("wait for the runtime", error))?;
+            if ended.is_some() {
+                return Ok(cancelled_at.is_some());
+            }
+            match cancelled_at {
+                None if cancel.load(Ordering::SeqCst) => cancelled_at = Some(Instant::now()),
+                Some(at) if at.elapsed() > DRAIN_AFTER_CANCEL => {
+                    let _ = self.child.kill();
+                }
+                _ => {}
+            }
+            if cancelled_at.is_some() {
+                self.kill();
+            }
+            std::thread::sleep(WATCH_INTERVAL);
+        }
+    }
 }
 
 impl Supervisor for RuncSupervisor<'_> {

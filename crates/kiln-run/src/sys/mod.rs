@@ -1,7 +1,8 @@
 //! Every `unsafe` operation of the crate, each behind a small safe function
 //! with the reasoning beside it: the `pre_exec` hooks of the processes the
-//! builtin sandbox starts, taking ownership of the inherited status fd,
-//! closing inherited fds, `unshare` and the loopback `ioctl`.
+//! builtin sandbox starts (fd placement, a terminal session), taking
+//! ownership of inherited fds, closing the others, `unshare` and the
+//! loopback `ioctl`.
 #![allow(unsafe_code)]
 
 use std::mem::ManuallyDrop;
@@ -9,60 +10,104 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
+use rustix::io::fcntl_getfd;
 use rustix::process::Signal;
 use rustix::thread::UnshareFlags;
 
 /// The fd number on which the sandbox init finds its status pipe.
 pub(crate) const STATUS_FD: RawFd = 3;
 
+/// The fd number on which the sandbox init finds its console fd: the
+/// caller's stdin (`Stdio::Inherit { stdin: true }`) or the socket on which
+/// the terminal's master goes back to the parent (`Stdio::Tty`).
+pub(crate) const CONSOLE_FD: RawFd = 4;
+
+/// Where [`prepare_child`] parks fds before moving them to their targets,
+/// above both targets so that no source is overwritten before it is moved.
+const PARKING_FD: RawFd = 10;
+
 /// Makes the child of `command` die with SIGKILL when the thread that
-/// spawns it exits, and, when `status` is given, places that fd at
-/// [`STATUS_FD`] (without close-on-exec) in the child.
+/// spawns it exits, and places `status` at [`STATUS_FD`] and `console` at
+/// [`CONSOLE_FD`] (without close-on-exec) in the child, when given.
 ///
-/// The caller must keep `status` open until `command` is spawned.
-pub(crate) fn prepare_child(command: &mut Command, status: Option<&OwnedFd>) {
-    let status = status.map(AsRawFd::as_raw_fd);
+/// The caller must keep `status` and `console` open until `command` is
+/// spawned.
+pub(crate) fn prepare_child(
+    command: &mut Command,
+    status: Option<&OwnedFd>,
+    console: Option<&OwnedFd>,
+) {
+    let moves = [
+        (status.map(AsRawFd::as_raw_fd), STATUS_FD),
+        (console.map(AsRawFd::as_raw_fd), CONSOLE_FD),
+    ];
     let hook = move || -> std::io::Result<()> {
         rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-        if let Some(raw) = status {
-            // SAFETY: `raw` is the status pipe the parent keeps open until
-            // `spawn` returns, so it is open in this forked child too.
-            let source = unsafe { BorrowedFd::borrow_raw(raw) };
-            if raw == STATUS_FD {
-                fcntl_setfd(source, FdFlags::empty())?;
-            } else {
-                // SAFETY: fd 3 is only a dup2 target here; dup2 replaces
-                // whatever it was atomically, and ManuallyDrop keeps this
-                // child from closing it before exec.
-                let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(STATUS_FD) });
+        // Park every source above the targets first: a source may sit on
+        // the other one's target number.
+        let mut parked: [Option<OwnedFd>; 2] = [None, None];
+        for (slot, (source, _)) in parked.iter_mut().zip(moves) {
+            if let Some(raw) = source {
+                // SAFETY: `raw` is an fd the parent keeps open until `spawn`
+                // returns, so it is open in this forked child too.
+                let source = unsafe { BorrowedFd::borrow_raw(raw) };
+                *slot = Some(rustix::io::fcntl_dupfd_cloexec(source, PARKING_FD)?);
+            }
+        }
+        for (slot, (_, target)) in parked.iter().zip(moves) {
+            if let Some(source) = slot {
+                // SAFETY: the target number is only a dup2 target here; dup2
+                // replaces whatever it was atomically, and ManuallyDrop keeps
+                // this child from closing it before exec.
+                let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(target) });
                 rustix::io::dup2(source, &mut target)?;
             }
         }
+        // The parked copies are close-on-exec; dropping closes them now.
+        drop(parked);
         Ok(())
     };
     // SAFETY: the hook runs between fork and exec; it only makes the
-    // async-signal-safe system calls prctl, fcntl and dup2, allocates nothing
-    // and takes no locks.
+    // async-signal-safe system calls prctl, fcntl, dup2 and close, allocates
+    // nothing and takes no locks.
     unsafe {
         command.pre_exec(hook);
     }
 }
 
-/// Takes ownership of the status pipe that [`prepare_child`] placed at
-/// [`STATUS_FD`], when it is open.
+/// Makes the child of `command` the leader of a new session whose
+/// controlling terminal is its stdin (which must be a terminal).
+pub(crate) fn make_terminal_session(command: &mut Command) {
+    let hook = || -> std::io::Result<()> {
+        rustix::process::setsid()?;
+        // SAFETY: fd 0 is the child's stdin, set up by `Command` before the
+        // hooks run; the borrow only lasts for this ioctl.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        rustix::process::ioctl_tiocsctty(stdin)?;
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec (after the stdio fds are in
+    // place) and only makes the async-signal-safe system calls setsid and
+    // ioctl; it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+/// Takes ownership of an fd that [`prepare_child`] placed at `fd`, when it
+/// is open.
 ///
-/// Must only be called once, first thing in the init process, before
-/// anything else could have opened fd 3.
-pub(crate) fn take_status_fd() -> Option<OwnedFd> {
-    // SAFETY: fd 3 is not owned by anything in this process yet (the init
+/// Must only be called once per fd, first thing in the init process, before
+/// anything else could have opened it.
+pub(crate) fn take_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: `fd` is not owned by anything in this process yet (the init
     // calls this first); if it is not open the kernel answers EBADF, and the
     // borrow ends before anything else happens.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(STATUS_FD) };
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     fcntl_getfd(borrowed).ok()?;
-    // SAFETY: fd 3 is open (checked above) and inherited for exactly this
+    // SAFETY: `fd` is open (checked above) and inherited for exactly this
     // purpose; nothing else in this process owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(STATUS_FD) })
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Closes every fd numbered `min` or higher; the init calls this first so no
