@@ -70,10 +70,26 @@ impl BuildError {
             BuildError::Step { .. } | BuildError::Instruction { .. } | BuildError::Parse(_) => self,
             other => BuildError::Step {
                 span,
-                message: other.to_string(),
+                message: with_causes(&other),
             },
         }
     }
+}
+
+/// An error's message followed by each cause not already in it
+/// ("failed to write …: No space left on device").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// The result type of this crate.

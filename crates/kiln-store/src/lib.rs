@@ -9,7 +9,7 @@
 //! blobs/sha256/<hex>   blobs (read-only), only ever complete and verified
 //! ingest/              partial blobs (safe to delete when no kiln runs)
 //! tmp/                 scratch directories of builds in progress
-//! cache/               build-cache records (their digests are prune roots, see [`gc`])
+//! cache/               build-cache records (prune roots, see [`gc`]) and RUN cache mounts
 //! locks/               lock files (cross-process, released on process death)
 //! ```
 //!
@@ -18,7 +18,8 @@
 //! renaming an fsync'd temp file over them. A `kill -9` at any point leaves
 //! only temp files (in `ingest/`, `tmp/` or `.kiln-tmp-*` in the root) and
 //! never a partial blob or a partial `index.json`. See [`blob`] for the
-//! step-by-step account.
+//! step-by-step account, [`fsck`] for the checks, [`garbage`] for what a
+//! kill leaves behind, and `docs/store.md` for the whole picture.
 //!
 //! ```no_run
 //! # fn main() -> kiln_store::Result<()> {

@@ -32,7 +32,10 @@ pub fn cached_steps(output: &Output) -> Vec<StepDone> {
         .filter(|event| event["event"] == "step_done")
         .map(|event| {
             for field in ["step", "stage", "duration_ms"] {
-                assert!(!event[field].is_null(), "step_done without {field}: {event}");
+                assert!(
+                    !event[field].is_null(),
+                    "step_done without {field}: {event}"
+                );
             }
             (
                 event["instruction"]
@@ -302,7 +305,13 @@ pub fn blob_files(kiln: &Kiln) -> Vec<String> {
     let dir = kiln.store().join("blobs/sha256");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("read {}: {err}", s(&dir)))
-        .map(|entry| entry.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -329,7 +338,11 @@ fn parses_step_done_events() {
         layer_steps(&output),
         vec![
             ("COPY a /a".to_owned(), true, None),
-            ("RUN x".to_owned(), false, Some("the command changed".to_owned())),
+            (
+                "RUN x".to_owned(),
+                false,
+                Some("the command changed".to_owned())
+            ),
         ]
     );
     assert_steps(&output, &[Expect::Hit, Expect::Miss("command")], "parse");

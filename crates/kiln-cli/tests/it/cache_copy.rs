@@ -35,7 +35,12 @@ fn flag_case(
     after: &'static str,
     reason: &'static str,
 ) -> Case {
-    Case::new(name, before, &[Change::Dockerfile(after)], &[Hit, Miss(reason)])
+    Case::new(
+        name,
+        before,
+        &[Change::Dockerfile(after)],
+        &[Hit, Miss(reason)],
+    )
 }
 
 fn must_miss() -> Vec<Case> {

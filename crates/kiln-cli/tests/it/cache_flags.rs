@@ -105,7 +105,9 @@ fn explain_says_which_file_and_which_variable_changed() {
     let args = ["--isolation", "builtin", "--explain"];
     let first = build_json(&kiln, project.path(), &args, &[]);
     assert!(
-        first.stderr.contains("explain: 3 step(s) missed the cache:")
+        first
+            .stderr
+            .contains("explain: 3 step(s) missed the cache:")
             && first.stderr.contains(FIRST_BUILD),
         "{}",
         first.stderr

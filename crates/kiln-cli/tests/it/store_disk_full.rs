@@ -80,7 +80,6 @@ fn a_full_disk_fails_cleanly_and_keeps_the_store_consistent() {
 }
 
 #[test]
-#[ignore = "kiln-build's BuildError::at flattens the cause to its top message (\"i/o error on <output>\")"]
 fn a_full_disk_error_says_no_space_and_names_the_file() {
     if !can_mount() {
         return;
