@@ -51,6 +51,8 @@ pub struct Engine<'a> {
     pub(crate) context_filtered: bool,
     /// The registry client, made on first use.
     registry: Option<kiln_registry::Client>,
+    /// Images named in FROM or `--from`, resolved once per build.
+    pub(crate) named_images: BTreeMap<String, Image>,
     /// Content digests of context files by their stat facts, kept between builds.
     pub(crate) stat_cache: std::sync::Mutex<kiln_store::StatCache>,
     /// The previous build of this Dockerfile and target, for miss reasons
@@ -105,6 +107,7 @@ pub fn build(
         next_step: 0,
         context_filtered: false,
         registry: None,
+        named_images: BTreeMap::new(),
         stat_cache: std::sync::Mutex::new(store.load_stat_cache()),
         previous: None,
         record_name: String::new(),

@@ -79,9 +79,15 @@ fn scratch(engine: &Engine<'_>) -> Image {
 /// Finds an image by name, tag or digest: in the store, or from its
 /// registry as the pull policy says.
 pub fn image_by_name(engine: &mut Engine<'_>, name: &str) -> Result<Image> {
+    if let Some(image) = engine.named_images.get(name) {
+        // Resolved once per build: a base named twice costs one registry check.
+        return Ok(image.clone());
+    }
     let step = engine.current_step();
     let policy = engine.options.pull;
     let (store, progress) = (engine.store, engine.progress);
     let client = engine.registry_client()?;
-    crate::pull::image(store, client, policy, name, progress, step)
+    let image = crate::pull::image(store, client, policy, name, progress, step)?;
+    engine.named_images.insert(name.to_string(), image.clone());
+    Ok(image)
 }

@@ -245,7 +245,6 @@ fn from_a_registry_image_pulls_then_caches() {
 }
 
 #[test]
-#[ignore = "bug: a cached build HEADs a base once per mention (FROM + COPY --from), not once per base"]
 fn a_cached_build_heads_each_base_once() {
     let Some((registry, base, kiln)) = published_busybox() else {
         return;
