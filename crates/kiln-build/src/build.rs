@@ -326,7 +326,7 @@ impl<'a> Engine<'a> {
                     .previous
                     .get_or_insert_with(|| crate::cache::explain::load(store, &name))
                     .as_ref()
-                    .and_then(|record| record.find(&state.label, state.position));
+                    .and_then(|record| record.find(&state.label, state.position, instruction));
                 let reason = if enabled {
                     crate::cache::explain::miss_reason(previous, &inputs)
                 } else {

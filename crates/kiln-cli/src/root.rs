@@ -4,7 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
+/// The store directory, made absolute (sandbox mounts need absolute paths).
 pub fn store_root(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let root = find_root(flag)?;
+    Ok(std::path::absolute(&root).unwrap_or(root))
+}
+
+fn find_root(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(root) = flag {
         return Ok(root);
     }

@@ -33,11 +33,20 @@ pub struct BuildRecord {
 }
 
 impl BuildRecord {
-    /// The recorded step at the same place.
-    pub fn find(&self, stage: &str, position: usize) -> Option<&StepRecord> {
+    /// The recorded step this one corresponds to: the one with the same
+    /// instruction text in the same stage (the nearest to `position` when the
+    /// text repeats), else the one at the same position — so inserting a line
+    /// above a step still compares it with itself.
+    pub fn find(&self, stage: &str, position: usize, instruction: &str) -> Option<&StepRecord> {
         self.steps
             .iter()
-            .find(|step| step.stage == stage && step.position == position)
+            .filter(|step| step.stage == stage && step.instruction == instruction)
+            .min_by_key(|step| step.position.abs_diff(position))
+            .or_else(|| {
+                self.steps
+                    .iter()
+                    .find(|step| step.stage == stage && step.position == position)
+            })
     }
 }
 

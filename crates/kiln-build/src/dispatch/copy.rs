@@ -165,7 +165,14 @@ pub fn dispatch_copy(
         Some(from) => from_origin(engine, state.index, from, span)?,
         None => Origin::Tree(engine.context_tree()?),
     };
-    let mut inputs = StepInputs::new(keyword, &state.fs_key);
+    // A --link layer does not depend on what is below it (as in BuildKit):
+    // its key leaves the stage's filesystem out.
+    let parent_key = state.fs_key.clone();
+    let mut inputs = if args.link {
+        StepInputs::new(keyword, &crate::cache::base_key("link", "", ""))
+    } else {
+        StepInputs::new(keyword, &parent_key)
+    };
     inputs.set("dest", dest.clone());
     inputs.set("owner", owner_field);
     inputs.set("chmod", chmod_text.clone().unwrap_or_default());
@@ -248,6 +255,12 @@ pub fn dispatch_copy(
     engine.cached_layer(state, &command.original, inputs, |engine, state| {
         make_layer(engine, state, request, span)
     })?;
+    if args.link {
+        // Later steps still run on top of everything below.
+        let mut chain = StepInputs::new("link-chain", &parent_key);
+        chain.set("layer", state.fs_key.to_string());
+        state.fs_key = chain.key();
+    }
     state.history(&engine.created, history, false);
     Ok(())
 }

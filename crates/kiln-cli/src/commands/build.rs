@@ -226,8 +226,15 @@ fn options_from(
     let mut build_contexts = BTreeMap::new();
     for value in &args.build_contexts {
         let (name, spec) = key_value(value, "--build-context")?;
-        let context = NamedContext::parse(&spec)
-            .map_err(|err| anyhow::anyhow!("invalid --build-context {value:?}: {err}"))?;
+        let context = match NamedContext::parse(&spec)
+            .map_err(|err| anyhow::anyhow!("invalid --build-context {value:?}: {err}"))?
+        {
+            NamedContext::Local(dir) => NamedContext::Local(absolute(&dir)),
+            NamedContext::OciLayout { dir, reference } => NamedContext::OciLayout {
+                dir: absolute(&dir),
+                reference,
+            },
+        };
         build_contexts.insert(name, context);
     }
     let tags = args
@@ -276,7 +283,7 @@ fn options_from(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     Ok(BuildOptions {
-        context_dir: args.context.clone(),
+        context_dir: absolute(&args.context),
         dockerfile,
         dockerfile_path,
         build_args,
@@ -304,6 +311,12 @@ fn options_from(
             other => bail!("invalid --pull {other:?}: use always, missing or never"),
         },
     })
+}
+
+/// A path made absolute without touching the filesystem (RUN bind mounts of
+/// the context need absolute sources).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `--secret id=ID,src=FILE`, `id=ID,env=VAR`, or `id=ID` (the variable ID).

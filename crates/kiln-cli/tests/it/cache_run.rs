@@ -188,8 +188,6 @@ fn run_inputs_that_must_miss() {
 }
 
 #[test]
-#[ignore = "bug: --explain matches a step by its position, so an instruction inserted \
-            before it makes the reason \"not built before in this store\""]
 fn an_inserted_env_is_explained() {
     let Some(kiln) = busybox_kiln() else { return };
     let case = Case::new(
@@ -257,8 +255,6 @@ fn a_cache_mounts_contents_do_not_enter_the_key() {
 }
 
 #[test]
-#[ignore = "bug: a relative context path makes RUN --mount=type=bind fail with \
-            \"bind source ... is not absolute\" (a relative --root does the same for cache mounts)"]
 fn a_bind_mount_works_with_a_relative_context_path() {
     let Some(kiln) = busybox_kiln() else { return };
     let project = Project::copy(FIXTURE);
