@@ -1,4 +1,4 @@
-//! Ctrl-C: the first interrupt asks the build to stop (running steps are
+//! Ctrl-C (and SIGTERM/SIGHUP): the first one asks the build to stop (running steps are
 //! killed, scratch space removed on the way out); a second one exits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -32,6 +32,7 @@ mod run_diff;
 mod run_flags;
 mod run_hostile;
 mod run_image;
+mod run_interrupt;
 mod run_snapshot;
 mod save;
 mod stages;
