@@ -180,11 +180,20 @@ fn pulled_names(store: &Store) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Images known to be in a registry (pulled from or pushed to): candidates
+/// for cross-repository blob mounts when pushing to the same registry.
+pub fn known_remote_images(store: &Store) -> Vec<Reference> {
+    pulled_names(store)
+        .iter()
+        .filter_map(|name| name.parse().ok())
+        .collect()
+}
+
 fn was_pulled(store: &Store, reference: &Reference) -> bool {
     pulled_names(store).contains(&reference.familiar())
 }
 
-/// Records that `reference` came from its registry.
+/// Records that `reference` is in its registry (pulled from or pushed to it).
 pub fn mark_pulled(store: &Store, reference: &Reference) {
     let mut names = pulled_names(store);
     let name = reference.familiar();

@@ -16,6 +16,9 @@ pub struct RegistryArgs {
     /// A directory of extra CA certificates (*.crt) to trust.
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+    /// A registry (HOST[:PORT]) to reach over https without verification, or plain http (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     /// Registry credentials, USER:PASSWORD (otherwise from kiln login, auth.json or Docker's config.json).
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
@@ -51,6 +54,7 @@ impl RegistryArgs {
             tls_verify: self.tls_verify,
             cert_dir: self.cert_dir.clone(),
             certs_d,
+            insecure: self.insecure_registries.clone(),
             credentials: auth_environment().credentials(explicit),
             ..ClientOptions::default()
         })

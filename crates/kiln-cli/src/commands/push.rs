@@ -64,9 +64,19 @@ pub fn push_one(
     quiet: bool,
 ) -> anyhow::Result<kiln_oci::Digest> {
     let progress = crate::transfer::TransferLines::new(quiet);
-    client
-        .push(store, manifest, destination, &progress)
-        .with_context(|| format!("failed to push {destination}"))
+    // Blobs of images the store knows to be on the same registry are mounted
+    // from their repository instead of uploaded.
+    let options = kiln_registry::PushOptions {
+        mount_from: kiln_build::pull::known_remote_images(store),
+        ..kiln_registry::PushOptions::default()
+    };
+    let digest = client
+        .push_with(store, manifest, destination, &options, &progress)
+        .with_context(|| format!("failed to push {destination}"))?;
+    if destination.digest().is_none() {
+        kiln_build::pull::mark_pulled(store, destination);
+    }
+    Ok(digest)
 }
 
 /// buildx's metadata file: `containerimage.digest` and `image.name`.
