@@ -78,7 +78,7 @@ impl BuildError {
 
 /// An error's message followed by each cause not already in it
 /// ("failed to write …: No space left on device").
-fn with_causes(err: &dyn std::error::Error) -> String {
+pub fn with_causes(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -96,6 +96,17 @@ impl StageState {
         Ok(())
     }
 
+    /// The working directory (`/` when the image sets none).
+    pub fn workdir(&self) -> String {
+        self.image
+            .config
+            .config
+            .working_dir
+            .clone()
+            .filter(|dir| !dir.is_empty())
+            .unwrap_or_else(|| "/".to_string())
+    }
+
     /// Records an instruction in the history.
     pub fn history(&mut self, created: &str, created_by: String, empty_layer: bool) {
         self.image.config.history.push(History {

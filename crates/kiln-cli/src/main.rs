@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod interrupt;
 mod progress;
+mod prompt;
 mod registry;
 mod render;
 mod root;

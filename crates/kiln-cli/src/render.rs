@@ -9,7 +9,7 @@ use kiln_build::BuildError;
 pub fn build_error(err: &BuildError, file_name: &str, text: &[u8]) -> String {
     let mut out = String::new();
     let Some(span) = err.span() else {
-        let _ = writeln!(out, "error: {}", chain(err));
+        let _ = writeln!(out, "error: {}", kiln_build::error::with_causes(err));
         return out;
     };
     let _ = writeln!(
@@ -17,7 +17,7 @@ pub fn build_error(err: &BuildError, file_name: &str, text: &[u8]) -> String {
         "error: {file_name}:{}:{}: {}",
         span.start_line,
         span.start_col.max(1),
-        chain(err)
+        kiln_build::error::with_causes(err)
     );
     let source = String::from_utf8_lossy(text);
     let lines: Vec<&str> = source.lines().collect();
@@ -34,20 +34,6 @@ pub fn build_error(err: &BuildError, file_name: &str, text: &[u8]) -> String {
     }
     let _ = writeln!(out, "--------------------");
     out
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

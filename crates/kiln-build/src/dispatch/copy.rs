@@ -38,13 +38,7 @@ pub fn dispatch_copy(
     let vars = state.vars();
     let expand = |word: &str| vars.expand(word, engine.escape, span);
     let dest_word = expand(&args.dest)?;
-    let workdir = state
-        .image
-        .config
-        .config
-        .working_dir
-        .clone()
-        .unwrap_or_else(|| "/".to_string());
+    let workdir = state.workdir();
     let mut dest = paths::absolute(&workdir, &dest_word);
     let names_dir = dest_word.ends_with('/') || dest_word == "." || dest_word.ends_with("/.");
     if names_dir && !dest.ends_with('/') {

@@ -21,13 +21,7 @@ pub fn dispatch_workdir(
     if path.is_empty() {
         return Err(step_error(command.span, "WORKDIR cannot be empty"));
     }
-    let current = state
-        .image
-        .config
-        .config
-        .working_dir
-        .clone()
-        .unwrap_or_else(|| "/".to_string());
+    let current = state.workdir();
     let workdir = paths::absolute(&current, &path);
     state.image.config.config.working_dir = Some(workdir.clone());
     // Whether WORKDIR makes a layer, and which, follows from the filesystem

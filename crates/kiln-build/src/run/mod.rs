@@ -96,11 +96,7 @@ pub fn dispatch_run(
         );
     }
 
-    let workdir = config
-        .working_dir
-        .clone()
-        .filter(|dir| !dir.is_empty())
-        .unwrap_or_else(|| "/".into());
+    let workdir = state.workdir();
 
     // The cache key: what the command is, and everything it runs with.
     let mut inputs = crate::cache::StepInputs::new("RUN", &state.fs_key);

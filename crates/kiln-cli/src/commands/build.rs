@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use kiln_build::{BuildOptions, NamedContext, Output};
-use kiln_oci::Reference;
 
 use crate::progress::{ProgressMode, Renderer};
 use crate::{render, root};
@@ -237,14 +236,7 @@ fn options_from(
         };
         build_contexts.insert(name, context);
     }
-    let tags = args
-        .tags
-        .iter()
-        .map(|tag| {
-            tag.parse::<Reference>()
-                .map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let tags = super::load::parse_tags(&args.tags)?;
     let outputs = args
         .outputs
         .iter()

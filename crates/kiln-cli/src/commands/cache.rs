@@ -6,12 +6,11 @@
 //! binary multiples: 1kB = 1024 bytes); durations like Go's (`24h`, `90m`,
 //! `1h30m`, `45s`) plus `d` for days.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use kiln_store::{CachePruneOptions, CacheUsage};
 
@@ -166,23 +165,7 @@ fn confirm(all: bool) -> anyhow::Result<bool> {
     } else {
         "WARNING! This will remove build-cache records whose layers no image uses, and RUN cache mounts."
     };
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        bail!("refusing to prune the build cache without confirmation: standard input is not a terminal (use -f to prune without asking)");
-    }
-    let mut stderr = std::io::stderr();
-    write!(
-        stderr,
-        "{warning}\nAre you sure you want to continue? [y/N] "
-    )?;
-    stderr.flush()?;
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        eprintln!("cache prune cancelled");
-    }
-    Ok(yes)
+    crate::prompt::confirm(warning, "prune the build cache")
 }
 
 /// `5GB`, `512m`, `1.5g`, `100` (bytes): binary multiples, as docker reads

@@ -27,14 +27,7 @@ pub fn run(root_flag: Option<PathBuf>, args: LoadArgs) -> anyhow::Result<ExitCod
         .input
         .or(args.file)
         .context("kiln load needs an archive: kiln load FILE")?;
-    let tags = args
-        .tags
-        .iter()
-        .map(|tag| {
-            tag.parse::<Reference>()
-                .map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tags = parse_tags(&args.tags)?;
     let store = kiln_store::Store::open(&root::store_root(root_flag)?)
         .context("failed to open the store")?;
     let loaded = kiln_build::load::load(&store, &file, &tags)
@@ -52,4 +45,14 @@ pub fn run(root_flag: Option<PathBuf>, args: LoadArgs) -> anyhow::Result<ExitCod
     }
     super::write_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-t NAME` values, normalized as Docker does (shared with `kiln build`).
+pub fn parse_tags(tags: &[String]) -> anyhow::Result<Vec<Reference>> {
+    tags.iter()
+        .map(|tag| {
+            tag.parse::<Reference>()
+                .map_err(|err| anyhow::anyhow!("invalid tag {tag:?}: {err}"))
+        })
+        .collect()
 }

@@ -10,12 +10,11 @@
 //!
 //! Without `-f` it asks on a terminal and refuses when standard input is not one.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use kiln_store::PruneOptions;
 
@@ -82,21 +81,5 @@ fn confirm(all: bool) -> anyhow::Result<bool> {
     } else {
         "WARNING! This will remove every blob no tag, untagged image or build-cache record references (older than 10 minutes)."
     };
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        bail!("refusing to prune without confirmation: standard input is not a terminal (use -f to prune without asking)");
-    }
-    let mut stderr = std::io::stderr();
-    write!(
-        stderr,
-        "{warning}\nAre you sure you want to continue? [y/N] "
-    )?;
-    stderr.flush()?;
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        eprintln!("prune cancelled");
-    }
-    Ok(yes)
+    crate::prompt::confirm(warning, "prune")
 }
