@@ -166,6 +166,7 @@ pub fn build(
             .insert(key.clone(), value.clone());
     }
     image.config.created = Some(engine.created.clone());
+    engine.ensure_layers(&image)?;
     crate::export::export(&engine, &image)
 }
 
@@ -229,6 +230,17 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(self.registry.as_ref())
+    }
+
+    /// Makes sure every layer of `image` is in the store, fetching the ones
+    /// a registry base left for later.
+    pub(crate) fn ensure_layers(&mut self, image: &Image) -> Result<()> {
+        if image.remote.is_none() {
+            return Ok(());
+        }
+        let (store, progress, step) = (self.store, self.progress, self.current_step());
+        let client = self.registry_client()?;
+        crate::pull::fetch_layers(store, client, image, progress, step)
     }
 
     /// The id of the step in progress.

@@ -26,6 +26,20 @@ pub struct Image {
     pub config: ImageConfig,
     /// Layers, bottom first; `config.rootfs.diff_ids` matches them.
     pub layers: Vec<LayerRef>,
+    /// Where layers the store lacks come from (a registry base whose layers
+    /// are fetched only when a step needs them).
+    pub remote: Option<Remote>,
+}
+
+/// A registry image whose layers may not be in the store yet.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The repository (pinned to the manifest digest).
+    pub reference: kiln_oci::Reference,
+    /// The name to tag the image with once its layers are in the store.
+    pub tag: Option<String>,
+    /// The image's manifest.
+    pub manifest: Descriptor,
 }
 
 /// A manifest and config written to the store.
@@ -64,7 +78,11 @@ impl Image {
                 diff_id: diff_id.clone(),
             })
             .collect();
-        Ok(Image { config, layers })
+        Ok(Image {
+            config,
+            layers,
+            remote: None,
+        })
     }
 
     /// What the image's filesystem is, for cache keys: a hash of its diff_ids.

@@ -8,7 +8,7 @@ use kiln_registry::{Client, TransferProgress};
 use kiln_store::Store;
 
 use crate::error::{BuildError, Result};
-use crate::image::Image;
+use crate::image::{Image, Remote};
 use crate::options::PullPolicy;
 use crate::progress::{Event, Progress};
 
@@ -119,23 +119,89 @@ pub fn image(
                 })
             })
             .unwrap_or(false);
-    let manifest = if complete {
-        resolved.manifest
-    } else {
-        progress.event(Event::StepLog {
-            id: step,
-            line: format!("pulling {reference}"),
-        });
+    let tag = reference.digest().is_none().then(|| reference.familiar());
+    if complete {
+        if let Some(tag) = &tag {
+            store.set_tag(tag, &resolved.manifest)?;
+            mark_pulled(store, &reference);
+        }
+        return Image::from_manifest(store, &manifest_digest);
+    }
+    // Manifest and config now; the layers when a step needs them (see
+    // `fetch_layers`), and the tag once they are all in the store.
+    progress.event(Event::StepLog {
+        id: step,
+        line: format!("pulling {reference} (layers when a step needs them)"),
+    });
+    let log = TransferLog::new(progress, step);
+    let manifest = client
+        .pull_manifest(&reference, &platform, store, &log)
+        .map_err(|err| BuildError::Usage(format!("failed to pull {name}: {err}")))?;
+    let manifest_digest = kiln_oci::descriptor_digest(&manifest)?;
+    let mut image = Image::from_manifest(store, &manifest_digest)?;
+    image.remote = Some(Remote {
+        reference: reference.with_digest(manifest_digest),
+        tag,
+        manifest,
+    });
+    Ok(image)
+}
+
+/// Fetches the layers of `image` the store lacks from its registry, then
+/// tags the base image it came from. Nothing to do for local images.
+pub fn fetch_layers(
+    store: &Store,
+    client: Option<&Client>,
+    image: &Image,
+    progress: &dyn Progress,
+    step: usize,
+) -> Result<()> {
+    let Some(remote) = &image.remote else {
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    for layer in &image.layers {
+        if !store.has_blob(&kiln_oci::descriptor_digest(&layer.descriptor)?) {
+            missing.push(layer.descriptor.clone());
+        }
+    }
+    if !missing.is_empty() {
+        let client = client.ok_or_else(|| {
+            BuildError::Usage(format!(
+                "layers of {} are not in the store and registry access is off",
+                remote.reference
+            ))
+        })?;
         let log = TransferLog::new(progress, step);
         client
-            .pull(&reference, &platform, store, &log)
-            .map_err(|err| BuildError::Usage(format!("failed to pull {name}: {err}")))?
-    };
-    if reference.digest().is_none() {
-        store.set_tag(&reference.familiar(), &manifest)?;
-        mark_pulled(store, &reference);
+            .fetch_blobs(&remote.reference, &missing, store, &log)
+            .map_err(|err| {
+                BuildError::Usage(format!(
+                    "failed to pull layers of {}: {err}",
+                    remote.reference
+                ))
+            })?;
     }
-    Image::from_manifest(store, &kiln_oci::descriptor_digest(&manifest)?)
+    if let Some(tag) = &remote.tag {
+        let base_complete =
+            Image::from_manifest(store, &kiln_oci::descriptor_digest(&remote.manifest)?)?
+                .layers
+                .iter()
+                .all(|layer| {
+                    kiln_oci::descriptor_digest(&layer.descriptor)
+                        .is_ok_and(|digest| store.has_blob(&digest))
+                });
+        if base_complete
+            && store.resolve_tag(tag)?.as_ref().map(|d| d.digest())
+                != Some(remote.manifest.digest())
+        {
+            store.set_tag(tag, &remote.manifest)?;
+            if let Ok(reference) = tag.parse::<Reference>() {
+                mark_pulled(store, &reference);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn local_manifest(store: &Store, reference: &Reference, name: &str) -> Result<Option<Digest>> {

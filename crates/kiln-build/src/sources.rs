@@ -136,6 +136,7 @@ pub fn from_tree(
 }
 
 fn image_tree(engine: &mut Engine<'_>, key: String, image: &Image, span: Span) -> Result<Rc<Tree>> {
+    engine.ensure_layers(image).map_err(|err| err.at(span))?;
     let scratch = engine.store.tmp_dir("rootfs-")?;
     for warning in materialize(engine.store, image, scratch.path()).map_err(|err| err.at(span))? {
         engine.warn(warning);

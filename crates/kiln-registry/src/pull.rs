@@ -237,6 +237,45 @@ impl Client {
         store: &Store,
         progress: &dyn TransferProgress,
     ) -> Result<Descriptor> {
+        self.pull_parts(reference, platform, store, progress, true)
+    }
+
+    /// Like [`Client::pull`], but only the manifest and the config: the
+    /// layers are fetched later with [`Client::fetch_blobs`], when a step
+    /// needs them (a build whose steps all hit the cache may never need a
+    /// base's layers). The manifest enters the store, so do not tag it before
+    /// its layers are there.
+    pub fn pull_manifest(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        store: &Store,
+        progress: &dyn TransferProgress,
+    ) -> Result<Descriptor> {
+        self.pull_parts(reference, platform, store, progress, false)
+    }
+
+    /// Downloads `blobs` of the repository `reference` names into `store`
+    /// (concurrently, each verified; blobs the store has are skipped).
+    pub fn fetch_blobs(
+        &self,
+        reference: &Reference,
+        blobs: &[Descriptor],
+        store: &Store,
+        progress: &dyn TransferProgress,
+    ) -> Result<()> {
+        let scope = Scope::pull(reference.domain(), reference.repository());
+        self.download_all(&scope, blobs, store, progress)
+    }
+
+    fn pull_parts(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        store: &Store,
+        progress: &dyn TransferProgress,
+        layers: bool,
+    ) -> Result<Descriptor> {
         let scope = Scope::pull(reference.domain(), reference.repository());
         let (resolved, index_bytes) = self.resolve_inner(reference, platform, Some(store))?;
         let manifest_digest = descriptor_digest(&resolved.manifest)?;
@@ -248,7 +287,10 @@ impl Client {
                 media_type: fetched.media_type,
             });
         }
-        let blobs = manifest_blobs(&fetched.bytes, &name)?;
+        let mut blobs = manifest_blobs(&fetched.bytes, &name)?;
+        if !layers {
+            blobs.truncate(1);
+        }
         self.download_all(&scope, &blobs, store, progress)?;
         if let Some(index_bytes) = index_bytes {
             store.write_blob(&index_bytes)?;

@@ -308,6 +308,7 @@ fn make_layer(
         parents,
         chown_given,
     } = request;
+    engine.ensure_layers(&state.image)?;
     let tree: Rc<Tree> = match (&origin, &from) {
         (Origin::Tree(tree), _) => tree.clone(),
         (Origin::Image(_), Some(from)) => from_tree(engine, state.index, from, span)?,

@@ -73,6 +73,7 @@ fn scratch(engine: &Engine<'_>) -> Image {
             ..ImageConfig::default()
         },
         layers: Vec::new(),
+        remote: None,
     }
 }
 

@@ -62,12 +62,13 @@ pub fn dispatch_workdir(
 
 /// The directories of `workdir` the image lacks, as layer entries.
 fn missing_dirs(
-    engine: &Engine<'_>,
+    engine: &mut Engine<'_>,
     state: &mut StageState,
     workdir: &str,
     command: &Command,
 ) -> Result<Vec<LayerEntry>> {
     let relative = paths::clean(workdir);
+    engine.ensure_layers(&state.image)?;
     let owner = workdir_owner(engine, state)?;
     let index = state.fs_index(engine.store)?;
     let mut missing = Vec::new();

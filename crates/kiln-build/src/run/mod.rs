@@ -169,6 +169,7 @@ fn execute(
         network,
         run_mounts,
     } = execution;
+    engine.ensure_layers(&state.image)?;
     let index = state.fs_index(engine.store)?;
     let user = user::resolve_user(
         &user_spec,

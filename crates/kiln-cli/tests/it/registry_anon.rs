@@ -259,3 +259,38 @@ fn a_cached_build_heads_each_base_once() {
     build_with(&kiln, &context, "missing");
     assert_eq!(manifest_heads(&since(&registry, before)), 1);
 }
+
+#[test]
+fn base_layers_are_fetched_only_when_a_step_needs_them() {
+    let Some((registry, base, kiln)) = published_busybox() else {
+        return;
+    };
+    // The builder's base is needed only by its RUN; the final image is scratch.
+    let context = Project::empty();
+    context.write(
+        "Dockerfile",
+        format!("FROM {base} AS builder\nRUN echo hi > /out\nFROM scratch\nCOPY --from=builder /out /out\n"),
+    );
+    let (_, first) = build_with(&kiln, &context, "missing");
+    assert_eq!(first.text("out"), "hi\n");
+    // Forget the base (its blobs go; the cache records keep the step layers).
+    kiln.run(["rmi", &base]);
+    kiln.run(["prune", "--all", "-f"]);
+    let before = registry.requests().len();
+    let (second, again) = build_with(&kiln, &context, "missing");
+    assert_eq!(again.manifest["layers"], first.manifest["layers"]);
+    assert!(
+        second.output.stderr.contains("CACHED"),
+        "{}",
+        second.output.streams()
+    );
+    let layer_gets: Vec<Request> = since(&registry, before)
+        .into_iter()
+        .filter(|request| request.method == "GET" && request.path.contains("/blobs/"))
+        .collect();
+    // Only the base's config is read: every step hit, so no layer is needed.
+    assert_eq!(layer_gets.len(), 1, "{layer_gets:#?}");
+    let fsck = kiln.run(["store", "fsck"]);
+    fsck.assert_success();
+    assert!(fsck.stdout.contains("0 problem"), "{}", fsck.streams());
+}
