@@ -18,7 +18,7 @@
 //! let environment = AuthEnvironment { home: Some("/home/me".into()), ..AuthEnvironment::default() };
 //! let options = ClientOptions { credentials: environment.credentials(None), ..ClientOptions::default() };
 //! let client = Client::new(options)?;
-//! let store = kiln_store::Store::open(std::path::Path::new("/tmp/kiln"))?;
+//! let store = kiln_store::Store::open(std::path::Path::new("kiln-store"))?;
 //! let reference: kiln_oci::Reference = "alpine:3.20".parse()?;
 //! let manifest = client.pull(&reference, &kiln_oci::Platform::host(), &store, &NoProgress)?;
 //! store.set_tag(&reference.to_string(), &manifest)?;

@@ -195,7 +195,7 @@ mod tests {
 
     fn spec(network: Network) -> RunSpec {
         RunSpec {
-            rootfs: PathBuf::from("/tmp/rootfs"),
+            rootfs: PathBuf::from("/var/lib/kiln-example/rootfs"),
             args: vec!["sh".into(), "-c".into(), "true".into()],
             env: vec!["PATH=/bin".into()],
             cwd: "/work".into(),
@@ -291,7 +291,7 @@ mod tests {
         assert_eq!(config.hostname().as_deref(), Some("box"));
         assert_eq!(
             config.root().as_ref().unwrap().path(),
-            Path::new("/tmp/rootfs")
+            Path::new("/var/lib/kiln-example/rootfs")
         );
 
         let mut user = spec(Network::Host);
