@@ -393,7 +393,7 @@ mod tests {
         let root = tmp.path();
         write(root, "build/out/keep.bin", "1");
         write(root, "build/out/drop.bin", "2");
-        write(root, "build/tmp/drop.bin", "3");
+        write(root, "build/cache/drop.bin", "3");
         write(root, "src/main.rs", "4");
         let snapshot = Snapshot::walk(
             root,

@@ -86,32 +86,32 @@ fn must_miss() -> Vec<Case> {
         ),
         Case::new(
             "USER",
-            "FROM busybox:test\nCOPY other.txt /other.txt\nUSER app\nRUN id > /tmp/id\n",
+            "FROM busybox:test\nCOPY other.txt /other.txt\nUSER app\nRUN id\n",
             &[Change::Dockerfile(
-                "FROM busybox:test\nCOPY other.txt /other.txt\nUSER root\nRUN id > /tmp/id\n",
+                "FROM busybox:test\nCOPY other.txt /other.txt\nUSER root\nRUN id\n",
             )],
             &[Hit, Miss("the user changed")],
         ),
         Case::new(
             "WORKDIR for a RUN",
-            "FROM busybox:test\nCOPY other.txt /other.txt\nWORKDIR /tmp\nRUN pwd > /pwd\n",
+            "FROM busybox:test\nCOPY other.txt /other.txt\nWORKDIR /home\nRUN pwd > /pwd\n",
             &[Change::Dockerfile(
                 "FROM busybox:test\nCOPY other.txt /other.txt\nWORKDIR /root\nRUN pwd > /pwd\n",
             )],
             &[
                 Hit,
-                Miss("the working directory changed from \"/tmp\" to \"/root\""),
+                Miss("the working directory changed from \"/home\" to \"/root\""),
             ],
         ),
         Case::new(
             "WORKDIR for a COPY to a relative destination (not to an absolute one)",
-            "FROM busybox:test\nWORKDIR /tmp\nCOPY other.txt /abs.txt\nCOPY other.txt rel.txt\n",
+            "FROM busybox:test\nWORKDIR /home\nCOPY other.txt /abs.txt\nCOPY other.txt rel.txt\n",
             &[Change::Dockerfile(
                 "FROM busybox:test\nWORKDIR /root\nCOPY other.txt /abs.txt\nCOPY other.txt rel.txt\n",
             )],
             &[
                 Hit,
-                Miss("the destination changed from \"/tmp/rel.txt\" to \"/root/rel.txt\""),
+                Miss("the destination changed from \"/home/rel.txt\" to \"/root/rel.txt\""),
             ],
         ),
         Case::new(
