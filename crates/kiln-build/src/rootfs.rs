@@ -60,6 +60,17 @@ impl Rootfs {
         Ok(warnings)
     }
 
+    /// True when the directory holds exactly the first `layers` layers.
+    pub fn in_sync(&self, layers: usize) -> bool {
+        self.applied == layers
+    }
+
+    /// Records that a new layer was extracted into the directory while it was written.
+    pub fn mark_extracted(&mut self, layers: usize) {
+        self.applied = layers;
+        self.snapshot = None;
+    }
+
     /// Records that the image gained a layer made from this directory's own changes.
     pub fn mark_applied(&mut self, layers: usize, snapshot: TreeSnapshot) {
         self.applied = layers;

@@ -45,4 +45,7 @@ pub use extract::{extract, ExtractOptions, ExtractReport};
 pub use index::{FsIndex, IndexEntry, IndexKind};
 pub use pgzip::ParallelGzEncoder;
 pub use snapshot::{snapshot_tree, NodeKind, NodeStat, TreeSnapshot};
-pub use write::{write_layer, Compression, Layer, LayerOptions, OPAQUE_MARKER, WHITEOUT_PREFIX};
+pub use write::{
+    write_layer, write_layer_with_copy, Compression, Layer, LayerOptions, OPAQUE_MARKER,
+    WHITEOUT_PREFIX,
+};

@@ -20,6 +20,7 @@ pub fn add_selection_inputs(
     exclude: Option<&IgnoreMatcher>,
     cache: &Mutex<StatCache>,
 ) -> Result<()> {
+    let mut files = Vec::new();
     for (number, item) in selected.iter().enumerate() {
         let is_dir = item.path.is_empty()
             || matches!(
@@ -53,19 +54,53 @@ pub fn add_selection_inputs(
             if excluded {
                 continue;
             }
-            let value = match &entry.kind {
-                ContextKind::Dir => format!("dir|{:o}", entry.mode),
-                ContextKind::File => format!(
-                    "file|{:o}|{}|{}",
-                    entry.mode,
-                    entry.size,
-                    tree.file_digest_cached(&entry.path, cache)?
-                ),
-                ContextKind::Symlink { target } => format!("symlink|{target}"),
-                ContextKind::Other => "other".to_string(),
-            };
-            inputs.set(format!("file:{number}:{}", entry.path), value);
+            let name = format!("file:{number}:{}", entry.path);
+            match &entry.kind {
+                ContextKind::Dir => inputs.set(name, format!("dir|{:o}", entry.mode)),
+                ContextKind::File => files.push((name, entry)),
+                ContextKind::Symlink { target } => inputs.set(name, format!("symlink|{target}")),
+                ContextKind::Other => inputs.set(name, "other"),
+            }
         }
     }
+    // Content digests: from the stat cache, or read on every core.
+    for (name, value) in digest_files(tree, &files, cache)? {
+        inputs.set(name, value);
+    }
     Ok(())
+}
+
+/// `file|mode|size|digest` for each file, hashing on all cores.
+fn digest_files(
+    tree: &Snapshot,
+    files: &[(String, &crate::context::ContextEntry)],
+    cache: &Mutex<StatCache>,
+) -> Result<Vec<(String, String)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    let value =
+        |(name, entry): &(String, &crate::context::ContextEntry)| -> Result<(String, String)> {
+            let digest = tree.file_digest_cached(&entry.path, cache)?;
+            Ok((
+                name.clone(),
+                format!("file|{:o}|{}|{digest}", entry.mode, entry.size),
+            ))
+        };
+    if threads == 1 || files.len() < 2 {
+        return files.iter().map(value).collect();
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(value).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => out.extend(part?),
+                Err(_) => return Err(crate::BuildError::Usage("a hashing thread panicked".into())),
+            }
+        }
+        Ok(out)
+    })
 }

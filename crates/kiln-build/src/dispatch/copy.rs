@@ -16,6 +16,54 @@ use crate::sources::{from_origin, from_tree, Origin, Tree};
 use crate::stage::StageState;
 use crate::vars::expand_heredoc_body;
 
+/// Writes entries as a gzip layer into the store and, at the same time,
+/// extracts them into `rootfs` (a stage's RUN root filesystem that is in step
+/// with the image), so the next RUN does not decompress the layer again.
+pub fn write_layer_into(
+    engine: &Engine<'_>,
+    entries: Vec<LayerEntry>,
+    rootfs: &std::path::Path,
+) -> Result<LayerRef> {
+    let (reader, writer) = std::io::pipe().map_err(|source| crate::BuildError::Io {
+        path: rootfs.to_path_buf(),
+        source,
+    })?;
+    let options = kiln_layer::ExtractOptions {
+        apply_whiteouts: true,
+        preserve_ownership: true,
+    };
+    let (written, extracted) = std::thread::scope(|scope| {
+        let extractor = scope.spawn(move || kiln_layer::extract(reader, rootfs, &options));
+        let blob = engine.store.blob_writer();
+        let written = blob.map_err(crate::BuildError::from).and_then(|blob| {
+            let (layer, blob, pipe) =
+                kiln_layer::write_layer_with_copy(entries, blob, &LayerOptions::default(), writer)?;
+            drop(pipe);
+            blob.commit_verified(&layer.digest)?;
+            Ok(layer)
+        });
+        let extracted = extractor.join();
+        (written, extracted)
+    });
+    let layer = written?;
+    match extracted {
+        Ok(report) => {
+            for warning in report?.warnings {
+                engine.warn(warning);
+            }
+        }
+        Err(_) => {
+            return Err(crate::BuildError::Usage(
+                "the layer extraction thread panicked".into(),
+            ))
+        }
+    }
+    Ok(LayerRef {
+        descriptor: kiln_oci::descriptor(layer.media_type, &layer.digest, layer.size),
+        diff_id: layer.diff_id,
+    })
+}
+
 /// Writes entries as a gzip layer into the store.
 pub fn write_layer(engine: &Engine<'_>, entries: Vec<LayerEntry>) -> Result<LayerRef> {
     let writer = engine.store.blob_writer()?;
@@ -401,8 +449,21 @@ fn make_layer(
     for warning in warnings {
         engine.warn(warning);
     }
-    let layer = write_layer(engine, entries)?;
+    let synced_rootfs = state
+        .rootfs
+        .as_ref()
+        .filter(|rootfs| rootfs.in_sync(state.image.layers.len()))
+        .map(|rootfs| rootfs.path().to_path_buf());
+    let layer = match &synced_rootfs {
+        Some(rootfs) => write_layer_into(engine, entries, rootfs)?,
+        None => write_layer(engine, entries)?,
+    };
     state.push_layer(engine.store, layer.clone())?;
+    if synced_rootfs.is_some() {
+        if let Some(rootfs) = state.rootfs.as_mut() {
+            rootfs.mark_extracted(state.image.layers.len());
+        }
+    }
     Ok(layer)
 }
 
