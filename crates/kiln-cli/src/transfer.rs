@@ -71,11 +71,9 @@ impl TransferLines {
             let line = match blob.status {
                 Some(status) => format!("{}: {status}", blob.digest.short()),
                 None => {
-                    let filled = if blob.size == 0 {
-                        0
-                    } else {
-                        ((blob.done.min(blob.size) * BAR as u64) / blob.size) as usize
-                    };
+                    let filled = (blob.done.min(blob.size) * BAR as u64)
+                        .checked_div(blob.size)
+                        .unwrap_or(0) as usize;
                     format!(
                         "{}: [{}{}] {}/{}",
                         blob.digest.short(),
