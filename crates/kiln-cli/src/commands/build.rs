@@ -82,8 +82,9 @@ pub struct BuildArgs {
     pub progress: String,
 }
 
-pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run(root_flag: Option<PathBuf>, mut args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mode = ProgressMode::parse(&args.progress)?;
+    take_image_outputs(&mut args)?;
     if args.push && args.tags.is_empty() {
         bail!("--push needs at least one -t NAME to push to");
     }
@@ -120,6 +121,51 @@ pub fn run(root_flag: Option<PathBuf>, args: BuildArgs) -> anyhow::Result<ExitCo
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `-o type=image,name=NAME[,push=true]` and `-o type=registry,name=NAME`
+/// (buildx's forms) become `-t NAME` (and `--push`).
+fn take_image_outputs(args: &mut BuildArgs) -> anyhow::Result<()> {
+    let mut kept = Vec::new();
+    for spec in std::mem::take(&mut args.outputs) {
+        let fields: Vec<(&str, &str)> = spec
+            .split(',')
+            .filter_map(|part| part.split_once('='))
+            .collect();
+        let kind = fields
+            .iter()
+            .find(|(key, _)| *key == "type")
+            .map(|(_, value)| *value);
+        if !matches!(kind, Some("image") | Some("registry")) {
+            kept.push(spec);
+            continue;
+        }
+        let mut push = kind == Some("registry");
+        let mut names = Vec::new();
+        for (key, value) in &fields {
+            match *key {
+                "type" => {}
+                "name" => names.extend(
+                    value
+                        .split(';')
+                        .filter(|name| !name.is_empty())
+                        .map(String::from),
+                ),
+                "push" => push = matches!(*value, "true" | "1"),
+                other => bail!("invalid --output {spec:?}: option {other:?} is not supported"),
+            }
+        }
+        if names.is_empty() {
+            bail!(
+                "invalid --output {spec:?}: type={} needs name=NAME",
+                kind.unwrap_or("")
+            );
+        }
+        args.tags.extend(names);
+        args.push |= push;
+    }
+    args.outputs = kept;
+    Ok(())
 }
 
 /// Prints why steps missed the cache.
@@ -341,4 +387,52 @@ fn read_secret(spec: &str) -> anyhow::Result<(String, Vec<u8>)> {
         (Some(_), Some(_)) => bail!("invalid --secret {spec:?}: give src= or env=, not both"),
     };
     Ok((id, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: BuildArgs,
+    }
+
+    fn parse(extra: &[&str]) -> BuildArgs {
+        let mut argv = vec!["kiln"];
+        argv.extend_from_slice(extra);
+        argv.push(".");
+        Wrap::parse_from(argv).args
+    }
+
+    #[test]
+    fn image_and_registry_outputs_become_tags_and_push() {
+        let mut args = parse(&[
+            "-o",
+            "type=registry,name=r.example/a:1",
+            "-o",
+            "type=oci,dest=x.tar",
+        ]);
+        take_image_outputs(&mut args).unwrap();
+        assert_eq!(args.tags, vec!["r.example/a:1"]);
+        assert!(args.push);
+        assert_eq!(args.outputs, vec!["type=oci,dest=x.tar"]);
+
+        let mut args = parse(&["-o", "type=image,name=a:1;b:2"]);
+        take_image_outputs(&mut args).unwrap();
+        assert_eq!(args.tags, vec!["a:1", "b:2"]);
+        assert!(!args.push);
+
+        let mut args = parse(&["-o", "type=image,name=a:1,push=true"]);
+        take_image_outputs(&mut args).unwrap();
+        assert!(args.push);
+
+        for bad in ["type=registry", "type=image,name=a,compression=zstd"] {
+            let mut args = parse(&["-o", bad]);
+            assert!(take_image_outputs(&mut args).is_err(), "{bad}");
+        }
+    }
 }
