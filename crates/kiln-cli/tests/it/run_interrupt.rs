@@ -73,6 +73,11 @@ fn an_interrupt_kills_the_step_and_cleans_up(rig: &Rig) {
         }
     }
     let sleeper = format!("sleep {seconds}");
+    // `echo` has printed; `sleep` starts a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_with(&sleeper).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!processes_with(&sleeper).is_empty(), "the RUN is running");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     let interrupted = Instant::now();
