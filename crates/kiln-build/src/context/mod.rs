@@ -28,6 +28,7 @@ pub mod glob;
 mod matcher;
 pub mod snapshot;
 mod walk;
+mod walk_parallel;
 
 pub use dockerignore::{read_dockerignore, IgnoreMatcher};
 pub use error::ContextError;

@@ -26,6 +26,20 @@ pub(crate) fn walk_entries(
             path: root.to_path_buf(),
         });
     }
+    if !ignore.has_exceptions() {
+        let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+        if threads > 1 {
+            return super::walk_parallel::walk_entries_parallel(root, ignore, threads);
+        }
+    }
+    walk_entries_one_thread(root, ignore)
+}
+
+/// The walk on one thread (the reference the parallel walk is tested against).
+pub(super) fn walk_entries_one_thread(
+    root: &Path,
+    ignore: &IgnoreMatcher,
+) -> Result<Vec<ContextEntry>, ContextError> {
     let mut entries = Vec::new();
     walk_dir(root, "", ignore, &mut entries)?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -121,7 +135,7 @@ fn stat_all(items: &[(String, fs::DirEntry)]) -> Vec<std::io::Result<fs::Metadat
 }
 
 /// Builds the entry for `path` from its `lstat` metadata.
-fn entry_for(
+pub(super) fn entry_for(
     path: String,
     file_path: &Path,
     metadata: &Metadata,
