@@ -90,14 +90,26 @@ pub fn run_with_stdin(command: &mut Command, stdin: Option<&[u8]>) -> Output {
     let mut child = command
         .spawn()
         .unwrap_or_else(|err| panic!("failed to start {text}: {err}"));
-    if let Some(bytes) = stdin {
+    // The input is written on its own thread (a child that writes a lot
+    // before reading cannot block us), and a child that exits without reading
+    // it (a usage error, say) is not a test failure: a broken pipe is ignored.
+    let writer = stdin.map(|bytes| {
         let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(bytes)
-            .unwrap_or_else(|err| panic!("failed to write the input of {text}: {err}"));
-    }
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || match pipe.write_all(&bytes) {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err),
+            _ => Ok(()),
+        })
+    });
     let output = child
         .wait_with_output()
         .unwrap_or_else(|err| panic!("failed to wait for {text}: {err}"));
+    if let Some(writer) = writer {
+        writer
+            .join()
+            .expect("the input writer thread")
+            .unwrap_or_else(|err| panic!("failed to write the input of {text}: {err}"));
+    }
     Output {
         command: text,
         status: output.status,
