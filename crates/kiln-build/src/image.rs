@@ -118,7 +118,9 @@ impl Image {
             .iter()
             .map(|layer| {
                 serde_json::json!({
-                    "mediaType": layer.descriptor.media_type().to_string(),
+                    // The manifest is OCI: a Docker-typed base layer gets its
+                    // OCI media type (same bytes, same digest).
+                    "mediaType": media_type::oci_layer_type(layer.descriptor.media_type().as_ref()),
                     "digest": layer.descriptor.digest().to_string(),
                     "size": layer.descriptor.size(),
                 })
@@ -186,4 +188,34 @@ pub fn materialize(store: &Store, image: &Image, dest: &std::path::Path) -> Resu
         warnings.extend(report.warnings);
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_manifests_are_oci_even_over_docker_base_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blob = store.write_blob(b"layer bytes").unwrap();
+        let mut image = Image::default();
+        image.push_layer(LayerRef {
+            descriptor: kiln_oci::descriptor(media_type::DOCKER_LAYER_GZIP, &blob, 11),
+            diff_id: Digest::sha256_of(b"tar"),
+        });
+        let stored = image.store(&store).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &store
+                .read_blob(&kiln_oci::descriptor_digest(&stored.manifest).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["mediaType"], media_type::OCI_MANIFEST);
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            media_type::OCI_LAYER_GZIP
+        );
+        assert_eq!(manifest["layers"][0]["digest"], blob.to_string());
+    }
 }

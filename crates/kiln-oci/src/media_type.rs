@@ -21,6 +21,27 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 /// gzip-compressed Docker layer.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
+/// The OCI layer media type for the same bytes as `media_type` (a Docker
+/// schema 2 layer from a base image becomes its OCI twin; others are kept).
+pub fn oci_layer_type(media_type: &str) -> &str {
+    match media_type {
+        DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
+        "application/vnd.docker.image.rootfs.diff.tar" => OCI_LAYER_TAR,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod layer_type_tests {
+    use super::*;
+
+    #[test]
+    fn docker_layers_get_their_oci_twin() {
+        assert_eq!(oci_layer_type(DOCKER_LAYER_GZIP), OCI_LAYER_GZIP);
+        assert_eq!(oci_layer_type(OCI_LAYER_ZSTD), OCI_LAYER_ZSTD);
+    }
+}
+
 /// Index annotation holding the tag (or the full name) of an image in an OCI layout.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Index annotation holding the full normalized name, as containerd and BuildKit write it.

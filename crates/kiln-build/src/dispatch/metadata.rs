@@ -90,12 +90,17 @@ pub fn dispatch_env(
         }
     }
     state.image.config.config.env = list;
+    state.history(&engine.created, format!("ENV {}", pairs_text(&pairs)), true);
+    Ok(())
+}
+
+/// `k=v k2=v2`, as ENV and LABEL history entries show them.
+fn pairs_text(pairs: &[(String, String)]) -> String {
     let text: Vec<String> = pairs
         .iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
-    state.history(&engine.created, format!("ENV {}", text.join(" ")), true);
-    Ok(())
+    text.join(" ")
 }
 
 pub fn dispatch_label(
@@ -113,11 +118,11 @@ pub fn dispatch_label(
             .labels
             .insert(key.clone(), value.clone());
     }
-    let text: Vec<String> = pairs
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    state.history(&engine.created, format!("LABEL {}", text.join(" ")), true);
+    state.history(
+        &engine.created,
+        format!("LABEL {}", pairs_text(&pairs)),
+        true,
+    );
     Ok(())
 }
 
