@@ -64,6 +64,23 @@ pub struct Engine<'a> {
     record: crate::cache::explain::BuildRecord,
     /// True once a step missed the cache.
     any_miss: bool,
+    /// While a step that missed runs: the compressed blocks of the layer the
+    /// same step made in the previous build, to copy instead of recompress.
+    pub(crate) reuse: Option<std::sync::Arc<dyn kiln_layer::BlockSource>>,
+}
+
+/// The compressed blocks of the layer the step with `inputs` made, when the
+/// store still has it and its block map.
+fn previous_blocks(
+    store: &Store,
+    inputs: &crate::cache::StepInputs,
+) -> Option<std::sync::Arc<dyn kiln_layer::BlockSource>> {
+    let layer = crate::cache::lookup(store, &inputs.key()).ok()??;
+    let digest = kiln_oci::descriptor_digest(&layer.descriptor).ok()?;
+    let map = kiln_layer::BlockMap::decode(&store.block_map(&digest).ok()??).ok()?;
+    let mut blocks = kiln_layer::BlobBlocks::new();
+    blocks.add(&map, store.open_blob(&digest).ok()?).ok()?;
+    Some(std::sync::Arc::new(blocks))
 }
 
 /// Builds the target of `options.dockerfile` into `store`.
@@ -113,6 +130,7 @@ pub fn build(
         record_name: String::new(),
         record: crate::cache::explain::BuildRecord::default(),
         any_miss: false,
+        reuse: None,
     };
     let record_name = crate::cache::explain::record_name(
         &absolute(&options.context_dir),
@@ -344,7 +362,10 @@ impl<'a> Engine<'a> {
                 } else {
                     "the cache is disabled for this stage (--no-cache)".to_string()
                 };
-                let layer = make(self, state)?;
+                self.reuse = previous.and_then(|step| previous_blocks(store, &step.inputs));
+                let layer = make(self, state);
+                self.reuse = None;
+                let layer = layer?;
                 crate::cache::save(self.store, &key, &layer)?;
                 self.any_miss = true;
                 state.outcome = Some((false, Some(reason)));
@@ -358,6 +379,14 @@ impl<'a> Engine<'a> {
             inputs,
         });
         Ok(())
+    }
+
+    /// How the layers of this build are written.
+    pub(crate) fn layer_options(&self) -> kiln_layer::LayerOptions {
+        kiln_layer::LayerOptions {
+            reuse: self.reuse.clone(),
+            ..Default::default()
+        }
     }
 
     pub(crate) fn warn(&self, message: String) {
@@ -391,12 +420,21 @@ impl<'a> Engine<'a> {
         let triggers = std::mem::take(&mut state.image.config.config.on_build);
         for trigger in triggers {
             let command = parse_trigger(&trigger, stage.span, self.escape)?;
+            // Conservatively: a later trigger or any instruction may RUN.
+            state.run_follows = true;
             let (id, started) = self.start_step(index, 1, total, &format!("ONBUILD {trigger}"));
             state.outcome = None;
             crate::dispatch::dispatch(self, &mut state, &command)?;
             self.finish_step(id, started, state.outcome.take());
         }
+        let is_run = |command: &kiln_dockerfile::instruction::Command| {
+            matches!(
+                command.kind,
+                kiln_dockerfile::instruction::CommandKind::Run(_)
+            )
+        };
         for (position, command) in stage.commands.iter().enumerate() {
+            state.run_follows = stage.commands[position + 1..].iter().any(is_run);
             if self
                 .options
                 .cancel

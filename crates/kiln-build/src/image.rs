@@ -179,6 +179,7 @@ pub fn materialize(store: &Store, image: &Image, dest: &std::path::Path) -> Resu
     let options = kiln_layer::ExtractOptions {
         apply_whiteouts: true,
         preserve_ownership: false,
+        overlay: false,
     };
     for layer in &image.layers {
         let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;

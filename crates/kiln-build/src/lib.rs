@@ -39,5 +39,5 @@ mod vars;
 pub use self::{rootfs::ensure_dir, run::user};
 pub use build::{build, format_time, BuildOutcome};
 pub use error::{BuildError, Result};
-pub use options::{BuildOptions, Isolation, NamedContext, Output, PullPolicy};
+pub use options::{BuildOptions, Isolation, NamedContext, Output, PullPolicy, Snapshotter};
 pub use progress::{Event, NoProgress, Progress};

@@ -55,6 +55,22 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--no-cache-filter`: stages (names or indexes) built without the cache.
     pub no_cache_filter: Vec<String>,
+    /// How RUN steps get their root filesystem.
+    pub snapshotter: Snapshotter,
+}
+
+/// How a stage's root filesystem for RUN is made (`KILN_SNAPSHOTTER`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Snapshotter {
+    /// The image's layers extracted into one directory per stage; works
+    /// everywhere, rootless included.
+    #[default]
+    Native,
+    /// Layers unpacked once into the store and mounted as an overlay. Needs
+    /// root, and the process in a private mount namespace entered before any
+    /// thread started ([`kiln_run::enter_private_mount_namespace`]), so that
+    /// no mount is ever seen on the host.
+    Overlay,
 }
 
 /// When FROM images are fetched (`--pull`).

@@ -37,6 +37,9 @@ pub struct StageState {
     pub label: String,
     /// Position of the instruction being run (FROM is 1).
     pub position: usize,
+    /// Whether a RUN comes later in the stage (a COPY layer is then unpacked
+    /// for it while it is written).
+    pub run_follows: bool,
     /// Whether the last step came from the cache, and why it missed.
     pub outcome: Option<(bool, Option<String>)>,
 }
@@ -57,6 +60,7 @@ impl StageState {
             fs_key,
             label,
             position: 1,
+            run_follows: false,
             outcome: None,
         }
     }

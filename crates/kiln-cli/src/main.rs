@@ -8,6 +8,7 @@ mod prompt;
 mod registry;
 mod render;
 mod root;
+mod snapshotter;
 mod transfer;
 
 use std::process::ExitCode;
@@ -19,6 +20,10 @@ fn main() -> ExitCode {
         kiln_run::init_main();
     }
     let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::Build(_)) {
+        // Before any thread starts (see the module).
+        snapshotter::enter_early();
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -23,18 +23,10 @@ pub fn diff_trees(
     after: &TreeSnapshot,
     exclude: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<LayerEntry>> {
-    let mut differ = Differ {
-        root,
-        exclude,
-        entries: Vec::new(),
-        links: Vec::new(),
-    };
+    let mut differ = Differ::new(root, exclude);
     let mut path = String::new();
     differ.diff_dir(&mut path, true, &before.children, &after.children)?;
-    differ.link_hardlinks(after)?;
-    let mut entries = differ.entries;
-    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(entries)
+    differ.finish(after)
 }
 
 /// An emitted regular file that shares its inode with other paths.
@@ -45,8 +37,8 @@ struct LinkedFile {
     nlink: u64,
 }
 
-/// State of one diff.
-struct Differ<'a> {
+/// State of one diff: the entries emitted so far and the hardlinked files among them.
+pub(crate) struct Differ<'a> {
     root: &'a Path,
     exclude: &'a dyn Fn(&str) -> bool,
     entries: Vec<LayerEntry>,
@@ -55,7 +47,7 @@ struct Differ<'a> {
 
 /// Appends the component `name` to `path` (a lossy rendering when it is not UTF-8) and
 /// returns the previous length and whether the name was exact.
-fn push_component(path: &mut String, name: &std::ffi::OsStr) -> (usize, bool) {
+pub(crate) fn push_component(path: &mut String, name: &std::ffi::OsStr) -> (usize, bool) {
     let length = path.len();
     if !path.is_empty() {
         path.push('/');
@@ -72,7 +64,32 @@ fn push_component(path: &mut String, name: &std::ffi::OsStr) -> (usize, bool) {
     }
 }
 
-impl Differ<'_> {
+impl<'a> Differ<'a> {
+    /// A diff of the tree at `root` (where contents and xattrs are read) that leaves out
+    /// paths for which `exclude` returns true.
+    pub(crate) fn new(root: &'a Path, exclude: &'a dyn Fn(&str) -> bool) -> Self {
+        Differ {
+            root,
+            exclude,
+            entries: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// Whether `path` is left out of the diff.
+    pub(crate) fn excluded(&self, path: &str) -> bool {
+        (self.exclude)(path)
+    }
+
+    /// Links the emitted hardlinked files of `after` (the current state of `root`) and
+    /// returns the entries sorted by path bytes.
+    pub(crate) fn finish(mut self, after: &TreeSnapshot) -> Result<Vec<LayerEntry>> {
+        self.link_hardlinks(after)?;
+        let mut entries = self.entries;
+        entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        Ok(entries)
+    }
+
     /// Compares the children of one directory present in both snapshots (merge of two lists
     /// sorted by name bytes). `exact` is false when `path` is a lossy rendering.
     fn diff_dir(
@@ -172,7 +189,13 @@ impl Differ<'_> {
     }
 
     /// Emits the entry describing `stat` at `path`, with content and xattrs read from disk.
-    fn emit(&mut self, path: &str, exact: bool, stat: &NodeStat, opaque: bool) -> Result<()> {
+    pub(crate) fn emit(
+        &mut self,
+        path: &str,
+        exact: bool,
+        stat: &NodeStat,
+        opaque: bool,
+    ) -> Result<()> {
         let disk_path = self.root.join(path);
         let kind = match stat.kind {
             NodeKind::Dir if opaque => EntryKind::OpaqueDir,
@@ -222,7 +245,8 @@ impl Differ<'_> {
         self.push(entry, exact)
     }
 
-    fn push(&mut self, entry: LayerEntry, exact: bool) -> Result<()> {
+    /// Appends `entry`; a path that is not valid UTF-8 (`exact` false) is an error.
+    pub(crate) fn push(&mut self, entry: LayerEntry, exact: bool) -> Result<()> {
         if !exact {
             return Err(Error::Unencodable {
                 path: entry.path,

@@ -61,6 +61,12 @@ pub enum Error {
         /// The detected algorithm, e.g. `zstd`.
         kind: &'static str,
     },
+    /// A serialized [`crate::FsIndex`] is malformed (wrong magic, truncated, corrupt).
+    #[error("invalid encoded fs index: {reason}")]
+    BadIndex {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The crate's result type.

@@ -1,6 +1,7 @@
 //! Safe extraction of a tar stream into a directory: every entry stays inside the
 //! destination (chroot-style resolution of parents and hardlink targets), existing entries
-//! are replaced without writing through symlinks, and OCI whiteouts are applied on request.
+//! are replaced without writing through symlinks, and OCI whiteouts are applied on request
+//! or, for an overlayfs lower directory, turned into overlayfs whiteouts and opaque markers.
 //! Extraction keeps full fidelity where the process may: FIFOs, device nodes (skipped with a
 //! warning without CAP_MKNOD), xattrs (`security.capability` included, set after chown),
 //! owners, setuid/setgid bits (set after chown) and symlink mtimes.
@@ -21,6 +22,7 @@ use rustix::io::Errno;
 use tar::EntryType;
 
 use crate::error::{Error, Result};
+use crate::overlay::OVERLAY_OPAQUE_XATTR;
 use crate::path::clean_components;
 use crate::resolve::resolve_in_root;
 use crate::write::{OPAQUE_MARKER, WHITEOUT_PREFIX};
@@ -33,6 +35,11 @@ pub struct ExtractOptions {
     pub apply_whiteouts: bool,
     /// Apply the archive's numeric owners; failures are errors only when running as root.
     pub preserve_ownership: bool,
+    /// Extract in overlayfs format, for a directory used as an overlay `lowerdir`: a whiteout
+    /// `dir/.wh.NAME` becomes a character device 0:0 at `dir/NAME` and an opaque marker
+    /// `dir/.wh..wh..opq` sets xattr `trusted.overlay.opaque=y` on `dir`. Nothing is removed.
+    /// Failing to create either (e.g. not root) is an error. Wins over `apply_whiteouts`.
+    pub overlay: bool,
 }
 
 /// What [`extract`] did besides succeeding.
@@ -43,6 +50,10 @@ pub struct ExtractReport {
     pub warnings: Vec<String>,
     /// Number of tar entries read.
     pub entries: u64,
+    /// Directories (relative to the destination) created only as parents of other entries:
+    /// the archive has no entry for them. They got default attributes, which a caller may
+    /// want to copy from the layers below. Sorted, without duplicates.
+    pub implicit_dirs: Vec<PathBuf>,
 }
 
 /// A directory whose mode and mtime are set once all entries are extracted.
@@ -60,6 +71,10 @@ struct Extractor<'a> {
     /// Real (resolved) paths this archive created, relative to `dest`.
     created: BTreeSet<PathBuf>,
     dirs: Vec<PendingDir>,
+    /// Directories created as parents of entries, relative to `dest`.
+    implicit: BTreeSet<PathBuf>,
+    /// Directories the archive has entries for, relative to `dest`.
+    declared: BTreeSet<PathBuf>,
     report: ExtractReport,
 }
 
@@ -71,6 +86,8 @@ pub fn extract<R: Read>(tar: R, dest: &Path, options: &ExtractOptions) -> Result
         is_root: running_as_root(),
         created: BTreeSet::new(),
         dirs: Vec::new(),
+        implicit: BTreeSet::new(),
+        declared: BTreeSet::new(),
         report: ExtractReport::default(),
     };
     let mut archive = tar::Archive::new(tar);
@@ -81,6 +98,7 @@ pub fn extract<R: Read>(tar: R, dest: &Path, options: &ExtractOptions) -> Result
         extractor.entry(&mut entry)?;
     }
     extractor.finish_dirs()?;
+    extractor.finish_implicit_dirs();
     Ok(extractor.report)
 }
 
@@ -98,6 +116,9 @@ impl Extractor<'_> {
         let parent = resolve_in_root(self.dest, parents, true)
             .map_err(|source| Error::io(self.dest.join(&display), source))?;
         let base_os = OsStr::from_bytes(base);
+        if self.options.overlay && base.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            return self.overlay_whiteout(&parent, base, &display);
+        }
         if self.options.apply_whiteouts && base.starts_with(WHITEOUT_PREFIX.as_bytes()) {
             return self.whiteout(&parent, base, &display);
         }
@@ -131,8 +152,7 @@ impl Extractor<'_> {
             ));
             return Ok(());
         }
-        let parent_dir = self.dest.join(&parent);
-        fs::create_dir_all(&parent_dir).map_err(|source| Error::io(&parent_dir, source))?;
+        self.create_parents(&parent)?;
         clear_for(&target, is_dir)?;
         // Order matters: chown clears setuid/setgid bits and `security.capability`, so the
         // owner comes first, then xattrs, then the mode, then the times.
@@ -141,6 +161,7 @@ impl Extractor<'_> {
                 if !target.is_dir() {
                     fs::create_dir(&target).map_err(|source| Error::io(&target, source))?;
                 }
+                self.declared.insert(relative.clone());
                 self.chown(entry, &target)?;
                 self.set_xattrs(&target, &xattrs, &display);
                 self.dirs.push(PendingDir {
@@ -202,6 +223,70 @@ impl Extractor<'_> {
             });
         }
         remove_any(&self.dest.join(parent).join(OsStr::from_bytes(name)))
+    }
+
+    /// Turns `.wh.<name>` found in `parent` into an overlayfs whiteout (a character device
+    /// 0:0 replacing `<name>`) and `.wh..wh..opq` into the opaque xattr on `parent`.
+    fn overlay_whiteout(&mut self, parent: &Path, base: &[u8], display: &str) -> Result<()> {
+        self.create_parents(parent)?;
+        if base == OPAQUE_MARKER.as_bytes() {
+            let dir = self.dest.join(parent);
+            return write_xattr(&dir, OVERLAY_OPAQUE_XATTR, b"y")
+                .map_err(|source| Error::io(&dir, source));
+        }
+        let name = &base[WHITEOUT_PREFIX.len()..];
+        if matches!(name, b"" | b"." | b"..") || name.contains(&b'/') {
+            return Err(Error::UnsafePath {
+                path: display.to_owned(),
+            });
+        }
+        let relative = parent.join(OsStr::from_bytes(name));
+        let target = self.dest.join(&relative);
+        remove_any(&target)?;
+        mknodat(
+            CWD,
+            &target,
+            FileType::CharacterDevice,
+            Mode::empty(),
+            makedev(0, 0),
+        )
+        .map_err(|errno| Error::io(&target, io::Error::from(errno)))?;
+        self.created.insert(relative);
+        Ok(())
+    }
+
+    /// Creates the missing directories of `parent` (relative to `dest`, already resolved),
+    /// remembering which ones this extraction created.
+    fn create_parents(&mut self, parent: &Path) -> Result<()> {
+        if fs::symlink_metadata(self.dest.join(parent)).is_ok_and(|m| m.is_dir()) {
+            return Ok(()); // the common case: one stat instead of a mkdir per component
+        }
+        let mut relative = PathBuf::new();
+        for component in parent.iter() {
+            relative.push(component);
+            let full = self.dest.join(&relative);
+            match fs::create_dir(&full) {
+                Ok(()) => {
+                    self.implicit.insert(relative.clone());
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(Error::io(&full, source)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports the directories created as parents that the archive never declared and that
+    /// are still directories.
+    fn finish_implicit_dirs(&mut self) {
+        let implicit = std::mem::take(&mut self.implicit);
+        self.report.implicit_dirs = implicit
+            .into_iter()
+            .filter(|relative| !self.declared.contains(relative))
+            .filter(|relative| {
+                fs::symlink_metadata(self.dest.join(relative)).is_ok_and(|m| m.is_dir())
+            })
+            .collect();
     }
 
     /// Removes what earlier layers put in `dir`, keeping what this archive created.

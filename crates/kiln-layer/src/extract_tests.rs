@@ -29,6 +29,7 @@ impl Scratch {
         let options = ExtractOptions {
             apply_whiteouts,
             preserve_ownership: false,
+            overlay: false,
         };
         extract(tar, &self.root, &options)
     }
@@ -359,6 +360,7 @@ fn layers_written_by_write_layer_extract_with_xattrs() {
     let options = ExtractOptions {
         apply_whiteouts: true,
         preserve_ownership: true,
+        overlay: false,
     };
     let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
     assert_eq!(scratch.read("bin/ping"), "ping");
@@ -423,6 +425,7 @@ fn special_files_ownership_and_capabilities() {
     let options = ExtractOptions {
         apply_whiteouts: true,
         preserve_ownership: true,
+        overlay: false,
     };
     let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
 
@@ -473,4 +476,82 @@ fn special_files_ownership_and_capabilities() {
             }
         }
     }
+}
+
+#[test]
+fn overlay_format_whiteouts_and_opaque_marker() {
+    let scratch = Scratch::new();
+    fs::create_dir_all(scratch.root.join("d/y/deep")).unwrap();
+    fs::write(scratch.root.join("d/x"), b"x").unwrap();
+    let tar = TarBuilder::new()
+        .dir("d", 0o755)
+        .file("d/.wh.x", b"")
+        .file("d/.wh.y", b"")
+        .file("o/.wh..wh..opq", b"")
+        .file("o/new", b"new")
+        .finish();
+    // Overlay wins over apply_whiteouts: nothing is removed without leaving a whiteout.
+    let options = ExtractOptions {
+        apply_whiteouts: true,
+        preserve_ownership: false,
+        overlay: true,
+    };
+    let result = extract(tar.as_slice(), &scratch.root, &options);
+    if !running_as_root() {
+        eprintln!("skipping overlay whiteout assertions: needs root");
+        assert!(
+            result.is_err(),
+            "a missing whiteout is an error: {result:?}"
+        );
+        return;
+    }
+    let report = result.unwrap();
+    for path in ["d/x", "d/y"] {
+        let metadata = fs::symlink_metadata(scratch.root.join(path)).unwrap();
+        assert!(metadata.file_type().is_char_device(), "{path}");
+        assert_eq!(metadata.rdev(), 0, "{path}");
+    }
+    for marker in ["d/.wh.x", "d/.wh.y", "o/.wh..wh..opq"] {
+        assert!(
+            fs::symlink_metadata(scratch.root.join(marker)).is_err(),
+            "{marker}"
+        );
+    }
+    let mut value = [0u8; 4];
+    let length = rustix::fs::lgetxattr(
+        scratch.root.join("o"),
+        crate::OVERLAY_OPAQUE_XATTR,
+        &mut value[..],
+    )
+    .unwrap();
+    assert_eq!(&value[..length], b"y");
+    assert_eq!(scratch.read("o/new"), "new");
+    assert_eq!(report.implicit_dirs, [PathBuf::from("o")]);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn implicit_dirs_are_parents_the_archive_never_declares() {
+    let scratch = Scratch::new();
+    fs::create_dir(scratch.root.join("pre")).unwrap();
+    let tar = TarBuilder::new()
+        .file("a/b/c/f", b"f")
+        .dir("a/b", 0o750)
+        .file("x/y", b"y")
+        .file("pre/f", b"f")
+        .dir("declared", 0o755)
+        .file("declared/f", b"f")
+        .file("dup/one", b"1")
+        .file("dup/two", b"2")
+        .file("gone/f", b"f")
+        .file(".wh.gone", b"")
+        .finish();
+    let report = scratch.extract(&tar, true).unwrap();
+    let expected: Vec<PathBuf> = ["a", "a/b/c", "dup", "x"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(report.implicit_dirs, expected);
+    let mode = fs::metadata(scratch.root.join("a/b")).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o750, "a declared directory keeps its mode");
 }

@@ -56,8 +56,8 @@ pub struct IndexEntry {
 /// Path → entry after applying layers in order. Paths are relative (`etc/passwd`); `""` is the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsIndex {
-    entries: BTreeMap<String, IndexEntry>,
-    captured: BTreeMap<String, Vec<u8>>,
+    pub(crate) entries: BTreeMap<String, IndexEntry>,
+    pub(crate) captured: BTreeMap<String, Vec<u8>>,
 }
 
 impl Default for FsIndex {

@@ -8,6 +8,8 @@
 //! - [`extract()`] unpacks a tar into a directory without ever touching anything outside it.
 //! - [`snapshot_tree`] and [`diff_trees`] compute the layer of a RUN step from two stat
 //!   snapshots of its root filesystem.
+//! - [`LowerStack`] and [`diff_upper`] do the same for an overlayfs upper directory on top
+//!   of layers extracted in overlay format ([`ExtractOptions::overlay`]).
 //! - [`FsIndex`] indexes the filesystem of stacked layers without extracting them.
 //!
 //! ```
@@ -21,12 +23,15 @@
 //! assert_eq!(layer.size, bytes.len() as u64);
 //! ```
 
+pub mod blockmap;
 pub mod compress;
 mod diff;
 mod entry;
 mod error;
 pub mod extract;
 mod index;
+mod index_codec;
+pub mod overlay;
 mod path;
 pub mod pgzip;
 mod resolve;
@@ -37,13 +42,15 @@ mod testtar;
 mod write;
 mod xattr;
 
+pub use blockmap::{BlobBlocks, BlockMap, BlockMapError, BlockRecord, BlockSource};
 pub use compress::{decompress, looks_like_tar, sniff, Detected};
 pub use diff::diff_trees;
 pub use entry::{Content, EntryKind, LayerEntry};
 pub use error::{Error, Result};
 pub use extract::{extract, ExtractOptions, ExtractReport};
 pub use index::{FsIndex, IndexEntry, IndexKind};
-pub use pgzip::ParallelGzEncoder;
+pub use overlay::{diff_upper, LowerStack, OVERLAY_OPAQUE_XATTR};
+pub use pgzip::{Finished, GzOptions, ParallelGzEncoder};
 pub use snapshot::{snapshot_tree, NodeKind, NodeStat, TreeSnapshot};
 pub use write::{
     write_layer, write_layer_with_copy, Compression, Layer, LayerOptions, OPAQUE_MARKER,

@@ -13,6 +13,13 @@
 //! Blocks are compressed by a fixed set of worker threads; at most `2 × threads` blocks are
 //! in flight, so memory stays bounded however long the stream is. With one thread the
 //! blocks are compressed inline, with the same function and so the same bytes.
+//!
+//! Reuse ([`crate::blockmap`]): a block's compressed bytes are a pure function of the
+//! compressor, the level, its dictionary, its bytes and its last flag. With
+//! [`GzOptions::block_map`] or [`GzOptions::reuse`] the workers hash exactly those into a
+//! 16-byte key; the encoder records a [`BlockMap`] of the blob it writes,
+//! and asks the [`BlockSource`] for each block's bytes before compressing it. Copied bytes
+//! are the bytes compressing would give, so the output never depends on what was reused.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -23,6 +30,8 @@ use std::thread::{self, JoinHandle};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
+use crate::blockmap::{block_key, BlockMap, BlockRecord, BlockSource};
+
 /// Uncompressed bytes per independently compressed block: 128 KiB, as pigz. The output
 /// depends on it, so changing it changes every gzip layer digest.
 pub const BLOCK_SIZE: usize = 128 * 1024;
@@ -32,6 +41,9 @@ const WINDOW: usize = 32 * 1024;
 
 /// Blocks allowed in flight per worker thread.
 const IN_FLIGHT_PER_THREAD: usize = 2;
+
+/// Blocks up to this size are keyed and mapped (their lengths fit the map's u32 fields).
+const MAX_MAPPED_BLOCK: usize = 1 << 30;
 
 /// The number of threads used when 0 is asked for: the available parallelism.
 pub fn default_threads() -> usize {
@@ -57,10 +69,22 @@ struct Job {
     last: bool,
 }
 
-/// One compressed block and the CRC-32 of its uncompressed bytes.
+/// One compressed block, the CRC-32 of its uncompressed bytes, its key when keyed, and
+/// whether its bytes were copied from the reuse source.
 struct Block {
     bytes: Vec<u8>,
     crc: Crc,
+    key: Option<[u8; 16]>,
+    reused: bool,
+}
+
+/// What every block is processed with; shared read-only with the workers.
+struct Settings {
+    level: u32,
+    block_size: usize,
+    /// Whether blocks are keyed (a map is recorded or a source consulted).
+    keyed: bool,
+    reuse: Option<Arc<dyn BlockSource>>,
 }
 
 /// A finished job, in whatever order the workers finish them.
@@ -77,7 +101,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(threads: usize, level: Compression) -> Pool {
+    fn new(threads: usize, settings: &Arc<Settings>) -> Pool {
         let (job_sender, job_receiver) = mpsc::channel::<Job>();
         let (result_sender, results) = mpsc::channel::<Done>();
         let job_receiver = Arc::new(Mutex::new(job_receiver));
@@ -85,7 +109,8 @@ impl Pool {
             .map(|_| {
                 let jobs = Arc::clone(&job_receiver);
                 let results = result_sender.clone();
-                thread::spawn(move || worker(&jobs, &results, level))
+                let settings = Arc::clone(settings);
+                thread::spawn(move || worker(&jobs, &results, &settings))
             })
             .collect();
         Pool {
@@ -108,21 +133,19 @@ impl Drop for Pool {
 }
 
 /// A worker: takes jobs until the channel closes, sends back each compressed block.
-fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compression) {
+fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, settings: &Settings) {
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let block = panic::catch_unwind(AssertUnwindSafe(|| {
-            compress_block(level, &job.buffer, job.dict_len, job.last)
-        }))
-        .unwrap_or_else(|_| {
-            Err(io::Error::other(
-                "gzip worker panicked while compressing a block",
-            ))
-        });
+        let block = panic::catch_unwind(AssertUnwindSafe(|| process_block(settings, &job)))
+            .unwrap_or_else(|_| {
+                Err(io::Error::other(
+                    "gzip worker panicked while processing a block",
+                ))
+            });
         if results
             .send(Done {
                 seq: job.seq,
@@ -135,19 +158,65 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<Done>, level: Compressio
     }
 }
 
-/// Compresses `buffer[dict_len..]` as a raw-DEFLATE fragment primed with
-/// `buffer[..dict_len]`, ended by a sync flush or, if `last`, by the final block.
+/// Keys a block when asked, takes its bytes from the reuse source when it has them and
+/// they are plausible, and compresses it otherwise.
+fn process_block(settings: &Settings, job: &Job) -> io::Result<Block> {
+    let (dictionary, input) = job.buffer.split_at(job.dict_len.min(job.buffer.len()));
+    let mut crc = Crc::new();
+    crc.update(input);
+    let key = settings.keyed.then(|| {
+        block_key(
+            settings.level,
+            settings.block_size,
+            job.last,
+            dictionary,
+            input,
+        )
+    });
+    if let (Some(key), Some(source)) = (&key, &settings.reuse) {
+        if let Some(bytes) = source.compressed(key, crc.sum(), crc.amount()) {
+            if plausible_block(&bytes, job.last) {
+                return Ok(Block {
+                    bytes,
+                    crc,
+                    key: Some(*key),
+                    reused: true,
+                });
+            }
+        }
+    }
+    let bytes = compress_block(
+        Compression::new(settings.level),
+        dictionary,
+        input,
+        job.last,
+    )?;
+    Ok(Block {
+        bytes,
+        crc,
+        key,
+        reused: false,
+    })
+}
+
+/// Whether `bytes` can be a block ended as `last` says: not empty, and a block that is not
+/// last ends with the empty stored block of a sync flush, so it cannot end the stream.
+fn plausible_block(bytes: &[u8], last: bool) -> bool {
+    !bytes.is_empty() && (last || bytes.ends_with(&[0, 0, 0xff, 0xff]))
+}
+
+/// Compresses `input` as a raw-DEFLATE fragment primed with `dictionary`, ended by a sync
+/// flush or, if `last`, by the final block.
 ///
 /// Every block gets a fresh (zeroed) compressor: a reset one keeps the previous block's
 /// bytes in its window, and the match finder reads a little past the end of the input, so
 /// the output would depend on which block that compressor saw before, i.e. on scheduling.
-fn compress_block(
+pub(crate) fn compress_block(
     level: Compression,
-    buffer: &[u8],
-    dict_len: usize,
+    dictionary: &[u8],
+    input: &[u8],
     last: bool,
-) -> io::Result<Block> {
-    let (dictionary, input) = buffer.split_at(dict_len.min(buffer.len()));
+) -> io::Result<Vec<u8>> {
     let mut compressor = Compress::new(level, false);
     if !dictionary.is_empty() {
         compressor
@@ -181,9 +250,62 @@ fn compress_block(
         }
         bytes.reserve(bytes.capacity().max(64));
     }
-    let mut crc = Crc::new();
-    crc.update(input);
-    Ok(Block { bytes, crc })
+    Ok(bytes)
+}
+
+/// The settings of a [`ParallelGzEncoder`].
+#[derive(Clone)]
+pub struct GzOptions {
+    /// The level, 0–9 (higher is clamped).
+    pub level: u32,
+    /// Worker threads; 0 means [`default_threads`]. The bytes do not depend on it.
+    pub threads: usize,
+    /// Uncompressed bytes per block (at least 1); the bytes depend on it.
+    pub block_size: usize,
+    /// Record a [`BlockMap`] of the output ([`Finished::block_map`]).
+    pub block_map: bool,
+    /// Where to look for compressed blocks before compressing them.
+    pub reuse: Option<Arc<dyn BlockSource>>,
+}
+
+impl Default for GzOptions {
+    /// Level 6, all cores, [`BLOCK_SIZE`], no map, no reuse.
+    fn default() -> Self {
+        GzOptions {
+            level: 6,
+            threads: 0,
+            block_size: BLOCK_SIZE,
+            block_map: false,
+            reuse: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for GzOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GzOptions")
+            .field("level", &self.level)
+            .field("threads", &self.threads)
+            .field("block_size", &self.block_size)
+            .field("block_map", &self.block_map)
+            .field("reuse", &self.reuse.as_ref().map(|_| "BlockSource"))
+            .finish()
+    }
+}
+
+/// What [`ParallelGzEncoder::finish_with_map`] returns.
+#[derive(Debug)]
+pub struct Finished<W> {
+    /// The output writer, flushed.
+    pub out: W,
+    /// The map of the blob written, when [`GzOptions::block_map`] was set (and the block
+    /// size is at most 1 GiB).
+    pub block_map: Option<BlockMap>,
+    /// How many blocks the stream has (always at least one, the final block).
+    pub blocks: u64,
+    /// How many of them were copied from [`GzOptions::reuse`] instead of compressed.
+    pub reused_blocks: u64,
 }
 
 /// A streaming gzip encoder that compresses blocks on several threads; see the module docs.
@@ -194,8 +316,7 @@ fn compress_block(
 /// an error the encoder is in an unspecified state and should be dropped.
 pub struct ParallelGzEncoder<W: Write> {
     out: W,
-    level: u32,
-    block_size: usize,
+    settings: Arc<Settings>,
     /// Dictionary (the last bytes before the block) followed by the block being filled.
     pending: Vec<u8>,
     dict_len: usize,
@@ -205,6 +326,11 @@ pub struct ParallelGzEncoder<W: Write> {
     crc: Crc,
     total_in: u64,
     header_written: bool,
+    /// Bytes written to `out` so far.
+    written: u64,
+    /// The records of the blocks written, when a map is recorded.
+    records: Option<Vec<BlockRecord>>,
+    reused_blocks: u64,
     /// The workers; `None` compresses inline, on the calling thread.
     pool: Option<Pool>,
     max_in_flight: usize,
@@ -220,18 +346,38 @@ impl<W: Write> ParallelGzEncoder<W> {
     /// As [`ParallelGzEncoder::new`] with another block size (at least 1 byte). The output
     /// bytes are a function of the input, the level and the block size.
     pub fn with_block_size(out: W, level: u32, threads: usize, block_size: usize) -> Self {
-        let level = level.min(9);
-        let threads = if threads == 0 {
+        Self::with_options(
+            out,
+            GzOptions {
+                level,
+                threads,
+                block_size,
+                ..GzOptions::default()
+            },
+        )
+    }
+
+    /// An encoder with all settings. The output bytes are a function of the input, the
+    /// level and the block size, whatever the threads and whatever is reused.
+    pub fn with_options(out: W, options: GzOptions) -> Self {
+        let level = options.level.min(9);
+        let threads = if options.threads == 0 {
             default_threads()
         } else {
-            threads
+            options.threads
         };
-        let pool = (threads > 1).then(|| Pool::new(threads, Compression::new(level)));
-        let block_size = block_size.max(1);
-        ParallelGzEncoder {
-            out,
+        let block_size = options.block_size.max(1);
+        let mappable = block_size <= MAX_MAPPED_BLOCK;
+        let settings = Arc::new(Settings {
             level,
             block_size,
+            keyed: mappable && (options.block_map || options.reuse.is_some()),
+            reuse: options.reuse.filter(|_| mappable),
+        });
+        let pool = (threads > 1).then(|| Pool::new(threads, &settings));
+        ParallelGzEncoder {
+            out,
+            settings,
             pending: Vec::with_capacity(WINDOW.min(block_size) + block_size),
             dict_len: 0,
             next_seq: 0,
@@ -240,6 +386,9 @@ impl<W: Write> ParallelGzEncoder<W> {
             crc: Crc::new(),
             total_in: 0,
             header_written: false,
+            written: 0,
+            records: (mappable && options.block_map).then(Vec::new),
+            reused_blocks: 0,
             pool,
             max_in_flight: threads * IN_FLIGHT_PER_THREAD,
         }
@@ -250,6 +399,11 @@ impl<W: Write> ParallelGzEncoder<W> {
         self.total_in
     }
 
+    /// Blocks written so far whose bytes were copied from the reuse source.
+    pub fn reused_blocks(&self) -> u64 {
+        self.reused_blocks
+    }
+
     /// The output writer.
     pub fn get_ref(&self) -> &W {
         &self.out
@@ -257,7 +411,13 @@ impl<W: Write> ParallelGzEncoder<W> {
 
     /// Compresses what is left as the final block, writes the trailer and returns the
     /// output writer (flushed).
-    pub fn finish(mut self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
+        self.finish_with_map().map(|finished| finished.out)
+    }
+
+    /// As [`ParallelGzEncoder::finish`], and also returns the block map (when recorded)
+    /// and the block counts.
+    pub fn finish_with_map(mut self) -> io::Result<Finished<W>> {
         self.cut_block(true)?;
         self.drain_all()?;
         let mut trailer = [0u8; 8];
@@ -265,11 +425,30 @@ impl<W: Write> ParallelGzEncoder<W> {
         // ISIZE is the input length modulo 2^32.
         trailer[4..].copy_from_slice(&((self.total_in & 0xffff_ffff) as u32).to_le_bytes());
         self.out.write_all(&trailer)?;
+        self.written += trailer.len() as u64;
         self.out.flush()?;
         // Stop the workers before handing the writer back.
         self.pool = None;
-        let ParallelGzEncoder { out, .. } = self;
-        Ok(out)
+        let block_map = self.records.take().map(|blocks| BlockMap {
+            level: self.settings.level,
+            // Mapped only when the block size is at most MAX_MAPPED_BLOCK.
+            block_size: u32::try_from(self.settings.block_size).unwrap_or(u32::MAX),
+            total_in: self.total_in,
+            blob_size: self.written,
+            blocks,
+        });
+        let ParallelGzEncoder {
+            out,
+            next_write,
+            reused_blocks,
+            ..
+        } = self;
+        Ok(Finished {
+            out,
+            block_map,
+            blocks: next_write,
+            reused_blocks,
+        })
     }
 
     /// Hands the block in `pending` to be compressed and starts the next one with the last
@@ -280,7 +459,11 @@ impl<W: Write> ParallelGzEncoder<W> {
         } else {
             self.pending.len().min(WINDOW)
         };
-        let mut next = Vec::with_capacity(if last { 0 } else { keep + self.block_size });
+        let mut next = Vec::with_capacity(if last {
+            0
+        } else {
+            keep + self.settings.block_size
+        });
         next.extend_from_slice(&self.pending[self.pending.len() - keep..]);
         let buffer = std::mem::replace(&mut self.pending, next);
         let job = Job {
@@ -292,8 +475,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         self.dict_len = keep;
         self.next_seq += 1;
         if self.pool.is_none() {
-            let level = Compression::new(self.level);
-            let block = compress_block(level, &job.buffer, job.dict_len, job.last)?;
+            let block = process_block(&self.settings, &job)?;
             self.ready.insert(job.seq, block);
             return self.write_ready();
         }
@@ -344,10 +526,27 @@ impl<W: Write> ParallelGzEncoder<W> {
     fn write_ready(&mut self) -> io::Result<()> {
         while let Some(block) = self.ready.remove(&self.next_write) {
             if !self.header_written {
-                self.out.write_all(&gzip_header(self.level))?;
+                let header = gzip_header(self.settings.level);
+                self.out.write_all(&header)?;
+                self.written += header.len() as u64;
                 self.header_written = true;
             }
             self.out.write_all(&block.bytes)?;
+            if let Some(records) = &mut self.records {
+                match (block.key, u32::try_from(block.bytes.len())) {
+                    (Some(key), Ok(length)) => records.push(BlockRecord {
+                        key,
+                        offset: self.written,
+                        length,
+                        crc: block.crc.sum(),
+                        raw_len: block.crc.amount(),
+                    }),
+                    // Cannot happen for mapped block sizes; a partial map would be wrong.
+                    _ => self.records = None,
+                }
+            }
+            self.written += block.bytes.len() as u64;
+            self.reused_blocks += u64::from(block.reused);
             self.crc.combine(&block.crc);
             self.next_write += 1;
         }
@@ -365,11 +564,11 @@ impl<W: Write> ParallelGzEncoder<W> {
 
 impl<W: Write> Write for ParallelGzEncoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = self.dict_len + self.block_size - self.pending.len();
+        let room = self.dict_len + self.settings.block_size - self.pending.len();
         let taken = room.min(buf.len());
         self.pending.extend_from_slice(&buf[..taken]);
         self.total_in += taken as u64;
-        if self.pending.len() == self.dict_len + self.block_size {
+        if self.pending.len() == self.dict_len + self.settings.block_size {
             self.cut_block(false)?;
         }
         Ok(taken)
@@ -384,3 +583,7 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
 #[cfg(test)]
 #[path = "pgzip_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pgzip_reuse_tests.rs"]
+mod reuse_tests;

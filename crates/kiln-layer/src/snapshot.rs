@@ -66,7 +66,8 @@ pub struct NodeStat {
 }
 
 impl NodeStat {
-    fn from_metadata(metadata: &Metadata, link_target: Option<PathBuf>) -> Self {
+    /// The stat recorded for `metadata` (from `lstat`) and, for a symlink, its target.
+    pub(crate) fn from_metadata(metadata: &Metadata, link_target: Option<PathBuf>) -> Self {
         let file_type = metadata.file_type();
         let kind = if file_type.is_dir() {
             NodeKind::Dir

@@ -1,16 +1,20 @@
 //! Deterministic layer writing: sorted entries → ustar/PAX tar → optional gzip, with the
-//! diff_id (tar) and digest (compressed bytes) computed in the same streaming pass.
+//! diff_id (tar) and digest (compressed bytes) computed in the same streaming pass, and for
+//! gzip the block map of the blob (see [`crate::blockmap`]), with compressed blocks of
+//! earlier layers reused when [`LayerOptions::reuse`] has them.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use kiln_oci::{media_type, Digest, HashingWriter};
 
+use crate::blockmap::{BlockMap, BlockSource};
 use crate::entry::{is_clean_layer_path, Content, EntryKind, LayerEntry};
 use crate::error::{Error, Result};
-use crate::pgzip::ParallelGzEncoder;
+use crate::pgzip::{GzOptions, ParallelGzEncoder, BLOCK_SIZE};
 use crate::tarfmt::{self, typeflag, RawEntry, BLOCK};
 
 /// Name of the marker that makes a directory opaque.
@@ -29,7 +33,7 @@ pub enum Compression {
 }
 
 /// Options of [`write_layer`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct LayerOptions {
     /// The compression applied to the tar stream.
     pub compression: Compression,
@@ -40,6 +44,10 @@ pub struct LayerOptions {
     /// Threads compressing gzip blocks; 0 (the default) means all available cores. The
     /// bytes written do not depend on it.
     pub gzip_threads: usize,
+    /// Compressed gzip blocks of earlier layers to copy instead of compressing again
+    /// (e.g. a [`crate::BlobBlocks`] over the previous build's layer of the same step).
+    /// The bytes written do not depend on it.
+    pub reuse: Option<Arc<dyn BlockSource>>,
 }
 
 impl Default for LayerOptions {
@@ -48,7 +56,20 @@ impl Default for LayerOptions {
             compression: Compression::Gzip,
             gzip_level: 3,
             gzip_threads: 0,
+            reuse: None,
         }
+    }
+}
+
+impl std::fmt::Debug for LayerOptions {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LayerOptions")
+            .field("compression", &self.compression)
+            .field("gzip_level", &self.gzip_level)
+            .field("gzip_threads", &self.gzip_threads)
+            .field("reuse", &self.reuse.as_ref().map(|_| "BlockSource"))
+            .finish()
     }
 }
 
@@ -63,6 +84,11 @@ pub struct Layer {
     pub size: u64,
     /// The OCI media type matching the compression.
     pub media_type: &'static str,
+    /// The block map of the blob: `Some` for gzip layers. Store it beside the blob to let
+    /// later layers reuse its blocks.
+    pub block_map: Option<BlockMap>,
+    /// Gzip blocks copied from [`LayerOptions::reuse`] instead of compressed.
+    pub reused_blocks: u64,
 }
 
 /// Writes `entries` as a deterministic layer into `out` and returns its identity and `out`.
@@ -123,13 +149,23 @@ pub fn write_layer_with_copy<W: Write, C: Write>(
                 diff_id,
                 size,
                 media_type: media_type::OCI_LAYER_TAR,
+                block_map: None,
+                reused_blocks: 0,
             };
             Ok((layer, out, copy))
         }
         Compression::Gzip => {
             let compressed = HashingWriter::new(out);
-            let encoder =
-                ParallelGzEncoder::new(compressed, options.gzip_level, options.gzip_threads);
+            let encoder = ParallelGzEncoder::with_options(
+                compressed,
+                GzOptions {
+                    level: options.gzip_level,
+                    threads: options.gzip_threads,
+                    block_size: BLOCK_SIZE,
+                    block_map: true,
+                    reuse: options.reuse.clone(),
+                },
+            );
             let mut tar = Tee {
                 first: HashingWriter::new(encoder),
                 second: copy,
@@ -140,13 +176,15 @@ pub fn write_layer_with_copy<W: Write, C: Write>(
                 second: copy,
             } = tar;
             let (encoder, diff_id, _) = first.finish();
-            let compressed = encoder.finish().map_err(Error::output)?;
-            let (out, digest, size) = compressed.finish();
+            let finished = encoder.finish_with_map().map_err(Error::output)?;
+            let (out, digest, size) = finished.out.finish();
             let layer = Layer {
                 digest,
                 diff_id,
                 size,
                 media_type: media_type::OCI_LAYER_GZIP,
+                block_map: finished.block_map,
+                reused_blocks: finished.reused_blocks,
             };
             Ok((layer, out, copy))
         }

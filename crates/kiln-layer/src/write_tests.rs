@@ -477,3 +477,63 @@ fn hardlink_content_moves_to_the_first_path() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// `count` files of a few KiB of text each, the one at `changed` (if any) edited in place.
+fn many_files(count: usize, changed: Option<usize>) -> Vec<LayerEntry> {
+    (0..count)
+        .map(|index| {
+            let mut content: Vec<u8> = (0..300)
+                .flat_map(|line| format!("file {index} line {line}\n").into_bytes())
+                .collect();
+            if changed == Some(index) {
+                content[100] = b'#';
+            }
+            LayerEntry::file(format!("app/f{index:04}"), content, 0o644, 0)
+        })
+        .collect()
+}
+
+#[test]
+fn reusing_blocks_keeps_the_layer_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LayerOptions::default();
+    let (first, first_bytes) = write_layer(many_files(200, None), Vec::new(), &options).unwrap();
+    let map = first.block_map.clone().unwrap();
+    assert!(map.blocks.len() > 4, "{} blocks", map.blocks.len());
+    assert_eq!(first.reused_blocks, 0);
+    let path = dir.path().join("blob");
+    std::fs::write(&path, &first_bytes).unwrap();
+    let mut source = crate::BlobBlocks::new();
+    source
+        .add(&map, std::fs::File::open(&path).unwrap())
+        .unwrap();
+    let reuse = LayerOptions {
+        reuse: Some(Arc::new(source)),
+        gzip_threads: 2,
+        ..LayerOptions::default()
+    };
+    let blocks = map.blocks.len() as u64;
+    for (changed, reused) in [(None, blocks..=blocks), (Some(100), 1..=blocks - 1)] {
+        let (plain, plain_bytes) =
+            write_layer(many_files(200, changed), Vec::new(), &options).unwrap();
+        let (again, again_bytes) =
+            write_layer(many_files(200, changed), Vec::new(), &reuse).unwrap();
+        assert!(again_bytes == plain_bytes, "{changed:?}");
+        assert_eq!(
+            (&again.digest, &again.diff_id, again.size, &again.block_map),
+            (&plain.digest, &plain.diff_id, plain.size, &plain.block_map),
+            "{changed:?}"
+        );
+        assert!(
+            reused.contains(&again.reused_blocks),
+            "{changed:?}: {}",
+            again.reused_blocks
+        );
+    }
+    let tar_only = LayerOptions {
+        compression: Compression::None,
+        ..reuse
+    };
+    let (layer, _) = write_layer(many_files(3, None), Vec::new(), &tar_only).unwrap();
+    assert_eq!((layer.block_map, layer.reused_blocks), (None, 0));
+}

@@ -27,6 +27,7 @@ mod idmap;
 mod lookup;
 mod mountpoint;
 mod output;
+mod overlay;
 mod runc;
 mod spec;
 mod sys;
@@ -34,6 +35,7 @@ mod terminal;
 
 pub use builtin::Builtin;
 pub use error::{Error, Result};
+pub use overlay::{enter_private_mount_namespace, OverlayMount};
 pub use runc::{runc_config, Runc};
 
 pub use spec::{

@@ -231,7 +231,8 @@ impl Store {
         if options.all && options.keep_storage.is_none() && options.unused_for.is_none() {
             for path in &inventory.others {
                 let bytes = tree_usage(path)?.map_or(0, |(bytes, _)| bytes);
-                remove_tree(path)?;
+                // Out of sight at once: a half-deleted snapshot must never be used.
+                self.remove_via_tmp(path)?;
                 report.other_removed += 1;
                 report.freed_bytes += bytes;
             }

@@ -84,7 +84,10 @@ impl Store {
                 let is_dir = fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir());
                 if file_name_starts_with(&path, CACHE_TEMP_PREFIX) {
                     push_entry(&mut found, GarbageKind::TempFile, path)?;
-                } else if is_dir && path != cache.join("mounts") {
+                } else if is_dir
+                    && path != cache.join("mounts")
+                    && path != cache.join(crate::cache::CACHE_VERSION).join("snapshots")
+                {
                     pending.push(path);
                 }
             }

@@ -167,6 +167,8 @@ impl Store {
             report.freed_bytes += size;
             report.deleted.push((digest, size));
         }
+        // Block maps (crate::blockmap) go with their blobs, including blobs deleted earlier.
+        report.freed_bytes += self.remove_orphaned_block_maps()?;
         for garbage in self.garbage_candidates()? {
             let age = garbage
                 .modified
@@ -178,6 +180,10 @@ impl Store {
             remove_tree(&garbage.path)?;
             report.freed_bytes += garbage.bytes;
             report.garbage_removed += 1;
+        }
+        if !report.deleted.is_empty() {
+            let (_, bytes) = self.remove_orphaned_snapshots()?;
+            report.freed_bytes += bytes;
         }
         report.deleted.sort();
         Ok(report)

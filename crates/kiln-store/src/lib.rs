@@ -31,13 +31,16 @@
 //! ```
 
 pub mod blob;
+mod blockmap;
 mod cache;
 mod cache_prune;
+mod derived;
 mod error;
 pub mod fsck;
 pub mod garbage;
 pub mod gc;
 mod lock;
+pub mod snapshots;
 mod store;
 mod tags;
 
@@ -49,5 +52,6 @@ pub use fsck::{FsckOptions, FsckReport, Problem};
 pub use garbage::{Garbage, GarbageKind};
 pub use gc::{PruneOptions, PruneReport};
 pub use lock::StoreLock;
+pub use snapshots::SnapshotBuilder;
 pub use store::Store;
 pub use tags::Tag;

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use kiln_dockerfile::instruction::{Command, CopyArgs};
-use kiln_layer::{LayerEntry, LayerOptions};
+use kiln_layer::LayerEntry;
 
 use crate::build::Engine;
 use crate::cache::StepInputs;
@@ -17,62 +17,107 @@ use crate::stage::StageState;
 use crate::vars::expand_heredoc_body;
 
 /// Writes entries as a gzip layer into the store and, at the same time,
-/// extracts them into `rootfs` (a stage's RUN root filesystem that is in step
-/// with the image), so the next RUN does not decompress the layer again.
+/// extracts them into `dest` with `options` (a stage's root filesystem in step
+/// with the image, or an unpacked-layer snapshot), so the next RUN does not
+/// decompress the layer again. Extraction warnings are emitted.
 pub fn write_layer_into(
     engine: &Engine<'_>,
     entries: Vec<LayerEntry>,
-    rootfs: &std::path::Path,
-) -> Result<LayerRef> {
+    dest: &std::path::Path,
+    options: &kiln_layer::ExtractOptions,
+) -> Result<(LayerRef, kiln_layer::ExtractReport)> {
     let (reader, writer) = std::io::pipe().map_err(|source| crate::BuildError::Io {
-        path: rootfs.to_path_buf(),
+        path: dest.to_path_buf(),
         source,
     })?;
-    let options = kiln_layer::ExtractOptions {
-        apply_whiteouts: true,
-        preserve_ownership: true,
-    };
     let (written, extracted) = std::thread::scope(|scope| {
-        let extractor = scope.spawn(move || kiln_layer::extract(reader, rootfs, &options));
+        let extractor = scope.spawn(move || kiln_layer::extract(reader, dest, options));
         let blob = engine.store.blob_writer();
         let written = blob.map_err(crate::BuildError::from).and_then(|blob| {
             let (layer, blob, pipe) =
-                kiln_layer::write_layer_with_copy(entries, blob, &LayerOptions::default(), writer)?;
+                kiln_layer::write_layer_with_copy(entries, blob, &engine.layer_options(), writer)?;
             drop(pipe);
             blob.commit_verified(&layer.digest)?;
+            save_block_map(engine, &layer)?;
             Ok(layer)
         });
         let extracted = extractor.join();
         (written, extracted)
     });
     let layer = written?;
-    match extracted {
-        Ok(report) => {
-            for warning in report?.warnings {
-                engine.warn(warning);
-            }
-        }
+    let report = match extracted {
+        Ok(report) => report?,
         Err(_) => {
             return Err(crate::BuildError::Usage(
                 "the layer extraction thread panicked".into(),
             ))
         }
+    };
+    for warning in &report.warnings {
+        engine.warn(warning.clone());
     }
+    let layer = LayerRef {
+        descriptor: kiln_oci::descriptor(layer.media_type, &layer.digest, layer.size),
+        diff_id: layer.diff_id,
+    };
+    Ok((layer, report))
+}
+
+/// Writes entries as a gzip layer and unpacks it at the same time into a
+/// store snapshot on top of the stage's image (for the overlay root
+/// filesystem of a RUN that follows).
+fn write_layer_snapshot(
+    engine: &Engine<'_>,
+    state: &mut StageState,
+    entries: Vec<LayerEntry>,
+) -> Result<LayerRef> {
+    use crate::rootfs::snapshots;
+    let builder = engine.store.snapshot_builder()?;
+    let (layer, report) = write_layer_into(
+        engine,
+        entries,
+        &builder.fs_path(),
+        &snapshots::overlay_extract_options(),
+    )?;
+    let index = state.fs_index(engine.store)?;
+    let below = |path: &str| -> Result<Option<snapshots::DirAttrs>> {
+        Ok(index
+            .get(path)
+            .filter(|entry| entry.kind == kiln_layer::IndexKind::Dir)
+            .map(|entry| snapshots::DirAttrs {
+                mode: entry.mode,
+                uid: entry.uid,
+                gid: entry.gid,
+                mtime: entry.mtime,
+            }))
+    };
+    snapshots::finish(&builder, &report.implicit_dirs, &below)?;
+    let parent = snapshots::chain_ids(&state.image.layers).pop();
+    let chain = snapshots::chain_id(parent.as_ref(), &layer.diff_id);
+    let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;
+    engine.store.commit_snapshot(&chain, &digest, builder)?;
+    Ok(layer)
+}
+
+/// Writes entries as a gzip layer into the store.
+pub fn write_layer(engine: &Engine<'_>, entries: Vec<LayerEntry>) -> Result<LayerRef> {
+    let writer = engine.store.blob_writer()?;
+    let (layer, writer) = kiln_layer::write_layer(entries, writer, &engine.layer_options())?;
+    writer.commit_verified(&layer.digest)?;
+    save_block_map(engine, &layer)?;
     Ok(LayerRef {
         descriptor: kiln_oci::descriptor(layer.media_type, &layer.digest, layer.size),
         diff_id: layer.diff_id,
     })
 }
 
-/// Writes entries as a gzip layer into the store.
-pub fn write_layer(engine: &Engine<'_>, entries: Vec<LayerEntry>) -> Result<LayerRef> {
-    let writer = engine.store.blob_writer()?;
-    let (layer, writer) = kiln_layer::write_layer(entries, writer, &LayerOptions::default())?;
-    writer.commit_verified(&layer.digest)?;
-    Ok(LayerRef {
-        descriptor: kiln_oci::descriptor(layer.media_type, &layer.digest, layer.size),
-        diff_id: layer.diff_id,
-    })
+/// Keeps where each compressed block of a new layer is, for the next build
+/// of the same step.
+fn save_block_map(engine: &Engine<'_>, layer: &kiln_layer::Layer) -> Result<()> {
+    if let Some(map) = &layer.block_map {
+        engine.store.put_block_map(&layer.digest, &map.encode())?;
+    }
+    Ok(())
 }
 
 pub fn dispatch_copy(
@@ -449,21 +494,38 @@ fn make_layer(
     for warning in warnings {
         engine.warn(warning);
     }
-    let synced_rootfs = state
-        .rootfs
-        .as_ref()
-        .filter(|rootfs| rootfs.in_sync(state.image.layers.len()))
-        .map(|rootfs| rootfs.path().to_path_buf());
-    let layer = match &synced_rootfs {
-        Some(rootfs) => write_layer_into(engine, entries, rootfs)?,
-        None => write_layer(engine, entries)?,
+    let layer = if engine.options.snapshotter == crate::Snapshotter::Overlay {
+        if state.run_follows {
+            write_layer_snapshot(engine, state, entries)?
+        } else {
+            write_layer(engine, entries)?
+        }
+    } else {
+        let synced_rootfs = match &state.rootfs {
+            Some(crate::rootfs::Rootfs::Native(rootfs))
+                if rootfs.in_sync(state.image.layers.len()) =>
+            {
+                Some(rootfs.path().to_path_buf())
+            }
+            _ => None,
+        };
+        match &synced_rootfs {
+            Some(rootfs) => {
+                let options = kiln_layer::ExtractOptions {
+                    apply_whiteouts: true,
+                    preserve_ownership: true,
+                    overlay: false,
+                };
+                let (layer, _) = write_layer_into(engine, entries, rootfs, &options)?;
+                if let Some(crate::rootfs::Rootfs::Native(rootfs)) = state.rootfs.as_mut() {
+                    rootfs.mark_extracted(state.image.layers.len() + 1);
+                }
+                layer
+            }
+            None => write_layer(engine, entries)?,
+        }
     };
     state.push_layer(engine.store, layer.clone())?;
-    if synced_rootfs.is_some() {
-        if let Some(rootfs) = state.rootfs.as_mut() {
-            rootfs.mark_extracted(state.image.layers.len());
-        }
-    }
     Ok(layer)
 }
 

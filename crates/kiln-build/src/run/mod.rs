@@ -181,20 +181,16 @@ fn execute(
         env.set("HOME", &user.home);
     }
     if state.rootfs.is_none() {
-        state.rootfs = Some(Rootfs::new(engine.store)?);
+        state.rootfs = Some(Rootfs::new(engine.store, engine.options.snapshotter)?);
     }
     let rootfs = state
         .rootfs
         .as_mut()
         .ok_or_else(|| step_error(span, "no root filesystem"))?;
-    for warning in rootfs.sync(engine.store, &state.image)? {
+    for warning in rootfs.prepare(engine.store, &state.image)? {
         engine.warn(warning);
     }
     let root = rootfs.path().to_path_buf();
-    let before = match rootfs.snapshot.take() {
-        Some(snapshot) => snapshot,
-        None => kiln_layer::snapshot_tree(&root)?,
-    };
     ensure_dir(&root, &workdir)?;
 
     let setup = mount_setup::prepare(engine, state.index, &run_mounts, argv.script.as_ref(), span)?;
@@ -269,7 +265,6 @@ fn execute(
         return Err(step_error(span, message.trim_end().to_string()));
     }
 
-    let after = kiln_layer::snapshot_tree(&root)?;
     let targets: Vec<String> = run_mounts
         .iter()
         .filter_map(|mount| mount.target())
@@ -281,7 +276,11 @@ fn execute(
             .iter()
             .any(|target| path == target || path.starts_with(&format!("{target}/")))
     };
-    let mut entries = kiln_layer::diff_trees(&root, &before, &after, &exclude)?;
+    let mut entries = state
+        .rootfs
+        .as_mut()
+        .ok_or_else(|| step_error(span, "no root filesystem"))?
+        .changes(&exclude)?;
     if let Some(epoch) = engine.options.source_date_epoch {
         for entry in &mut entries {
             entry.mtime = entry.mtime.min(epoch);
@@ -290,7 +289,7 @@ fn execute(
     let layer = crate::dispatch::write_layer(engine, entries)?;
     state.push_layer(engine.store, layer.clone())?;
     if let Some(rootfs) = state.rootfs.as_mut() {
-        rootfs.mark_applied(state.image.layers.len(), after);
+        rootfs.commit_run(state.image.layers.len(), &layer);
     }
     Ok(layer)
 }

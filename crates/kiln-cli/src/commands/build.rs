@@ -89,9 +89,10 @@ pub fn run(root_flag: Option<PathBuf>, mut args: BuildArgs) -> anyhow::Result<Ex
         bail!("--push needs at least one -t NAME to push to");
     }
     let (dockerfile, dockerfile_path, display_name) = read_dockerfile(&args)?;
-    let options = options_from(&args, dockerfile.clone(), dockerfile_path)?;
+    let mut options = options_from(&args, dockerfile.clone(), dockerfile_path)?;
     let store = kiln_store::Store::open(&root::store_root(root_flag)?)
         .context("failed to open the store")?;
+    options.snapshotter = crate::snapshotter::choose(&store)?;
     let renderer = Renderer::new(mode);
     let result = kiln_build::build(&store, &options, &renderer);
     renderer.finish();
@@ -342,6 +343,7 @@ fn options_from(
         registry: Some(args.registry.client_options()?),
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
+        snapshotter: kiln_build::Snapshotter::Native,
         pull: match args.pull.as_str() {
             "missing" | "false" => kiln_build::PullPolicy::Missing,
             "always" | "true" => kiln_build::PullPolicy::Always,

@@ -491,6 +491,7 @@ fn extract_layers(store: &Store, image: &StoredImage, dir: &Path) -> anyhow::Res
     let options = kiln_layer::ExtractOptions {
         apply_whiteouts: true,
         preserve_ownership: true,
+        overlay: false,
     };
     for (digest, _) in &image.layers {
         let file = store

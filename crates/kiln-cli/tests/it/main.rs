@@ -34,6 +34,7 @@ mod run_hostile;
 mod run_image;
 mod run_interrupt;
 mod run_snapshot;
+mod run_snapshotter;
 mod save;
 mod stages;
 mod store_common;

@@ -1,80 +1,80 @@
-//! A stage's root filesystem for RUN: extracted from the image's layers when
-//! the first RUN needs it, kept across the stage's steps (later COPY layers
-//! are applied on top), and removed with the stage (its directory lives in the
-//! store's `tmp/` and is deleted on drop, also after a failure).
+//! A stage's root filesystem for RUN, made when the first RUN that misses the
+//! cache needs it and kept across the stage's steps (later layers are added to
+//! it), removed with the stage (its scratch directory lives in the store's
+//! `tmp/` and is deleted on drop, also after a failure).
+//!
+//! Two ways to make it ([`crate::Snapshotter`]):
+//! - [`native`]: every layer extracted into one directory; the step's layer is
+//!   the difference of two stat snapshots of it. Works anywhere.
+//! - [`overlay`]: layers unpacked once into the store (see [`snapshots`]) and
+//!   mounted as an overlay; the step's layer is read from the upper directory.
+//!   Needs root and a private mount namespace.
+
+pub mod native;
+pub mod overlay;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 
-use kiln_layer::TreeSnapshot;
+use kiln_layer::LayerEntry;
 use kiln_store::Store;
-use tempfile::TempDir;
 
 use crate::error::{BuildError, Result};
-use crate::image::Image;
+use crate::image::{Image, LayerRef};
 
-/// An extracted root filesystem.
-pub struct Rootfs {
-    dir: TempDir,
-    /// How many of the image's layers are in the directory.
-    applied: usize,
-    /// The directory's state after the last RUN, valid while nothing else changed it.
-    pub snapshot: Option<TreeSnapshot>,
+pub use native::NativeRootfs;
+pub use overlay::OverlayRootfs;
+
+/// A stage's root filesystem.
+pub enum Rootfs {
+    /// All layers extracted into one directory.
+    Native(NativeRootfs),
+    /// An overlay of layers unpacked in the store.
+    Overlay(OverlayRootfs),
 }
 
 impl Rootfs {
-    /// A new, empty root filesystem under the store's scratch space.
-    pub fn new(store: &Store) -> Result<Rootfs> {
-        Ok(Rootfs {
-            dir: store.tmp_dir("rootfs-")?,
-            applied: 0,
-            snapshot: None,
+    /// A new, empty root filesystem of the given kind.
+    pub fn new(store: &Store, snapshotter: crate::Snapshotter) -> Result<Rootfs> {
+        Ok(match snapshotter {
+            crate::Snapshotter::Native => Rootfs::Native(NativeRootfs::new(store)?),
+            crate::Snapshotter::Overlay => Rootfs::Overlay(OverlayRootfs::new(store)?),
         })
     }
 
-    /// The directory.
+    /// Makes [`Rootfs::path`] show the image's filesystem, ready for a RUN.
+    /// Returns warnings (entries extraction could not reproduce).
+    pub fn prepare(&mut self, store: &Store, image: &Image) -> Result<Vec<String>> {
+        match self {
+            Rootfs::Native(rootfs) => rootfs.prepare(store, image),
+            Rootfs::Overlay(rootfs) => rootfs.prepare(store, image),
+        }
+    }
+
+    /// Where the RUN sees its root (valid after [`Rootfs::prepare`]).
     pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Extracts the image's layers that are not in the directory yet.
-    pub fn sync(&mut self, store: &Store, image: &Image) -> Result<Vec<String>> {
-        let mut warnings = Vec::new();
-        if self.applied > image.layers.len() {
-            return Err(BuildError::Usage(
-                "root filesystem is ahead of its image".into(),
-            ));
+        match self {
+            Rootfs::Native(rootfs) => rootfs.path(),
+            Rootfs::Overlay(rootfs) => rootfs.path(),
         }
-        let options = kiln_layer::ExtractOptions {
-            apply_whiteouts: true,
-            preserve_ownership: true,
-        };
-        for layer in &image.layers[self.applied..] {
-            let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;
-            let file = store.open_blob(&digest)?;
-            let (_, tar) = kiln_layer::decompress(std::io::BufReader::new(file))?;
-            let report = kiln_layer::extract(tar, self.dir.path(), &options)?;
-            warnings.extend(report.warnings);
-            self.snapshot = None;
+    }
+
+    /// After the RUN: the entries of what it changed, minus excluded paths
+    /// (relative, `/`-separated; everything under them too).
+    pub fn changes(&mut self, exclude: &dyn Fn(&str) -> bool) -> Result<Vec<LayerEntry>> {
+        match self {
+            Rootfs::Native(rootfs) => rootfs.changes(exclude),
+            Rootfs::Overlay(rootfs) => rootfs.changes(exclude),
         }
-        self.applied = image.layers.len();
-        Ok(warnings)
     }
 
-    /// True when the directory holds exactly the first `layers` layers.
-    pub fn in_sync(&self, layers: usize) -> bool {
-        self.applied == layers
-    }
-
-    /// Records that a new layer was extracted into the directory while it was written.
-    pub fn mark_extracted(&mut self, layers: usize) {
-        self.applied = layers;
-        self.snapshot = None;
-    }
-
-    /// Records that the image gained a layer made from this directory's own changes.
-    pub fn mark_applied(&mut self, layers: usize, snapshot: TreeSnapshot) {
-        self.applied = layers;
-        self.snapshot = Some(snapshot);
+    /// The image gained `layer`, made from [`Rootfs::changes`]; `layers` is
+    /// the image's new layer count.
+    pub fn commit_run(&mut self, layers: usize, layer: &LayerRef) {
+        match self {
+            Rootfs::Native(rootfs) => rootfs.commit_run(layers),
+            Rootfs::Overlay(rootfs) => rootfs.commit_run(layer),
+        }
     }
 }
 
