@@ -74,29 +74,53 @@ impl StageState {
         vars
     }
 
-    /// The image's filesystem index (built from its layers on first use).
-    /// Layers added to the image since the index was last brought up to date
-    /// are applied now: a step that hits the cache never reads a layer.
+    /// The image's filesystem index: kept in memory, else read from the
+    /// store's copy for the image's layer chain, else built from its layers
+    /// (and then saved). Layers added since the index was last brought up to
+    /// date are applied now: a step that hits the cache never reads a layer.
     pub fn fs_index(&mut self, store: &Store) -> Result<&FsIndex> {
-        let index = match self.fs.take() {
-            None => {
-                self.fs_applied = self.image.layers.len();
-                self.image.fs_index(store)?
+        let layers = self.image.layers.len();
+        if self.fs.is_none() {
+            if let Some(index) = load_index(store, &self.image.layers) {
+                self.fs_applied = layers;
+                return Ok(self.fs.insert(index));
             }
-            Some(mut index) => {
-                for layer in &self.image.layers[self.fs_applied..] {
-                    apply_layer(store, &mut index, layer)?;
-                }
-                self.fs_applied = self.image.layers.len();
-                index
-            }
+        }
+        let (mut index, from) = match self.fs.take() {
+            None => (FsIndex::new(), 0),
+            Some(index) => (index, self.fs_applied),
         };
+        if from < layers {
+            for layer in &self.image.layers[from..] {
+                apply_layer(store, &mut index, layer)?;
+            }
+            save_index(store, &self.image.layers, &index)?;
+        }
+        self.fs_applied = layers;
         Ok(self.fs.insert(index))
     }
 
     /// Adds a layer to the image (the index catches up when next asked for).
     pub fn push_layer(&mut self, _store: &Store, layer: LayerRef) -> Result<()> {
         self.image.push_layer(layer);
+        Ok(())
+    }
+
+    /// Adds a layer made of `entries`: an index in step with the image is
+    /// brought up to date from the entries, without reading the layer back.
+    pub fn push_layer_entries(
+        &mut self,
+        store: &Store,
+        layer: LayerRef,
+        entries: &[kiln_layer::LayerEntry],
+    ) -> Result<()> {
+        let in_step = self.fs.is_some() && self.fs_applied == self.image.layers.len();
+        self.image.push_layer(layer);
+        if let Some(index) = self.fs.as_mut().filter(|_| in_step) {
+            index.apply_entries(entries, &crate::image::capture_account_files)?;
+            self.fs_applied = self.image.layers.len();
+            save_index(store, &self.image.layers, index)?;
+        }
         Ok(())
     }
 
@@ -121,4 +145,22 @@ impl StageState {
             empty_layer,
         });
     }
+}
+
+/// Kind of the store's derived files holding encoded filesystem indexes.
+const INDEX_KIND: &str = "fsindex";
+
+/// The stored index of the chain of `layers`, when the store has a good one.
+fn load_index(store: &Store, layers: &[LayerRef]) -> Option<FsIndex> {
+    let chain = crate::rootfs::snapshots::chain_ids(layers).pop()?;
+    let bytes = store.derived(INDEX_KIND, chain.hex()).ok()??;
+    FsIndex::decode(&bytes).ok()
+}
+
+/// Keeps `index` as the index of the chain of `layers` (none for no layers).
+fn save_index(store: &Store, layers: &[LayerRef], index: &FsIndex) -> Result<()> {
+    if let Some(chain) = crate::rootfs::snapshots::chain_ids(layers).pop() {
+        store.put_derived(INDEX_KIND, chain.hex(), &index.encode())?;
+    }
+    Ok(())
 }

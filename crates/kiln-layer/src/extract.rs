@@ -76,6 +76,25 @@ struct Extractor<'a> {
     /// Directories the archive has entries for, relative to `dest`.
     declared: BTreeSet<PathBuf>,
     report: ExtractReport,
+    /// The parent directory of the last entry, resolved and open: consecutive entries of
+    /// one directory (most of a sorted archive) skip resolving and stat-ing it again. An
+    /// entry only changes things inside its own parent, so the cache stays right while the
+    /// parent components stay the same; any other parent replaces it.
+    parent_cache: Option<ParentCache>,
+    /// This process's effective user and group: what a new file belongs to.
+    own_ids: (u32, u32),
+}
+
+/// See `Extractor::parent_cache`.
+struct ParentCache {
+    /// The parent components as they appear in the archive, joined with `/`.
+    key: Vec<u8>,
+    /// The resolved parent, relative to `dest`.
+    resolved: PathBuf,
+    /// The parent directory, open.
+    dir: std::os::fd::OwnedFd,
+    /// Whether new files in it take its group (setgid directory).
+    setgid: bool,
 }
 
 /// Extracts the uncompressed tar stream `tar` into `dest`, which must exist.
@@ -89,6 +108,11 @@ pub fn extract<R: Read>(tar: R, dest: &Path, options: &ExtractOptions) -> Result
         implicit: BTreeSet::new(),
         declared: BTreeSet::new(),
         report: ExtractReport::default(),
+        parent_cache: None,
+        own_ids: (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        ),
     };
     let mut archive = tar::Archive::new(tar);
     let entries = archive.entries().map_err(|source| Error::Tar { source })?;
@@ -113,8 +137,21 @@ impl Extractor<'_> {
         let Some((base, parents)) = components.split_last() else {
             return Ok(()); // the root itself: `dest` is not ours to change
         };
-        let parent = resolve_in_root(self.dest, parents, true)
-            .map_err(|source| Error::io(self.dest.join(&display), source))?;
+        let key = parents.join(&b'/');
+        let cached = self
+            .parent_cache
+            .as_ref()
+            .filter(|cache| cache.key == key)
+            .map(|cache| cache.resolved.clone());
+        let parent_known = cached.is_some();
+        let parent = match cached {
+            Some(parent) => parent,
+            None => {
+                self.parent_cache = None;
+                resolve_in_root(self.dest, parents, true)
+                    .map_err(|source| Error::io(self.dest.join(&display), source))?
+            }
+        };
         let base_os = OsStr::from_bytes(base);
         if self.options.overlay && base.starts_with(WHITEOUT_PREFIX.as_bytes()) {
             return self.overlay_whiteout(&parent, base, &display);
@@ -152,7 +189,35 @@ impl Extractor<'_> {
             ));
             return Ok(());
         }
-        self.create_parents(&parent)?;
+        if !parent_known {
+            self.create_parents(&parent)?;
+            let dir = rustix::fs::open(
+                self.dest.join(&parent),
+                rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC
+                    | rustix::fs::OFlags::RDONLY,
+                Mode::empty(),
+            )
+            .map_err(|errno| Error::io(self.dest.join(&parent), io::Error::from(errno)))?;
+            let setgid = rustix::fs::fstat(&dir)
+                .map_err(|errno| Error::io(self.dest.join(&parent), io::Error::from(errno)))?
+                .st_mode
+                & 0o2000
+                != 0;
+            self.parent_cache = Some(ParentCache {
+                key,
+                resolved: parent.clone(),
+                dir,
+                setgid,
+            });
+        }
+        let plain_file =
+            matches!(entry_type, EntryType::Regular | EntryType::Continuous) && xattrs.is_empty();
+        if plain_file && self.new_file_at(entry, base_os, &target, mode, mtime)? {
+            self.created.insert(relative);
+            return Ok(());
+        }
         clear_for(&target, is_dir)?;
         // Order matters: chown clears setuid/setgid bits and `security.capability`, so the
         // owner comes first, then xattrs, then the mode, then the times.
@@ -209,6 +274,73 @@ impl Extractor<'_> {
         }
         self.created.insert(relative);
         Ok(())
+    }
+
+    /// The common case of a regular file: created new in the open parent directory (no
+    /// path walk), owner, mode and time set through the descriptor. False when something
+    /// already exists at the name (the caller then replaces it the general way).
+    fn new_file_at<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &OsStr,
+        target: &Path,
+        mode: u32,
+        mtime: Option<SystemTime>,
+    ) -> Result<bool> {
+        let Some(cache) = &self.parent_cache else {
+            return Ok(false);
+        };
+        let setgid = cache.setgid;
+        let created = rustix::fs::openat(
+            &cache.dir,
+            name,
+            rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::EXCL
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        );
+        let mut file = match created {
+            Ok(fd) => File::from(fd),
+            Err(Errno::EXIST) => return Ok(false),
+            Err(errno) => return Err(Error::io(target, io::Error::from(errno))),
+        };
+        io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
+        if self.options.preserve_ownership {
+            let header = entry.header();
+            let uid = header.uid().map_err(|source| Error::Tar { source })?;
+            let gid = header.gid().map_err(|source| Error::Tar { source })?;
+            let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
+                return Err(Error::Unencodable {
+                    path: target.display().to_string(),
+                    reason: "uid or gid does not fit in 32 bits",
+                });
+            };
+            // A new file already belongs to this process's user and group (unless the
+            // directory hands down its group).
+            let already = !setgid && (uid, gid) == self.own_ids;
+            let owned = if already {
+                Ok(())
+            } else {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            };
+            match owned {
+                Ok(()) => {}
+                Err(source) if self.is_root => return Err(Error::io(target, source)),
+                Err(error) => self.warn(format!(
+                    "could not set owner {uid}:{gid} of {}: {error}",
+                    target.display()
+                )),
+            }
+        }
+        file.set_permissions(Permissions::from_mode(mode))
+            .map_err(|source| Error::io(target, source))?;
+        if let Some(mtime) = mtime {
+            file.set_times(FileTimes::new().set_modified(mtime))
+                .map_err(|source| Error::io(target, source))?;
+        }
+        Ok(true)
     }
 
     /// Applies `.wh.<name>` or `.wh..wh..opq` found in `parent`.

@@ -555,3 +555,37 @@ fn implicit_dirs_are_parents_the_archive_never_declares() {
     let mode = fs::metadata(scratch.root.join("a/b")).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o750, "a declared directory keeps its mode");
 }
+
+#[test]
+fn consecutive_entries_of_one_directory_stay_confined_and_replace() {
+    let scratch = Scratch::new();
+    let tar = TarBuilder::new()
+        .dir("d", 0o755)
+        .file("d/a", b"first")
+        .file("d/b", b"b")
+        .file("d/a", b"second")
+        .symlink("d/c", "../../outside")
+        .file("d/c", b"not through the link")
+        .symlink("d", "/e")
+        .file("d/z", b"z")
+        .finish();
+    scratch.extract(&tar, true).unwrap();
+    assert_eq!(fs::read(scratch.root.join("e/z")).unwrap(), b"z");
+    assert!(fs::symlink_metadata(scratch.root.join("d"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read_dir(&scratch.outside).unwrap().count(), 0);
+    let scratch = Scratch::new();
+    let tar = TarBuilder::new()
+        .dir("d", 0o755)
+        .file("d/a", b"first")
+        .file("d/a", b"second")
+        .symlink("d/c", "../../outside")
+        .file("d/c", b"replaced")
+        .finish();
+    scratch.extract(&tar, true).unwrap();
+    assert_eq!(fs::read(scratch.root.join("d/a")).unwrap(), b"second");
+    assert_eq!(fs::read(scratch.root.join("d/c")).unwrap(), b"replaced");
+    assert_eq!(fs::read_dir(&scratch.outside).unwrap().count(), 0);
+}

@@ -86,28 +86,6 @@ impl FsIndex {
         for entry in entries {
             let mut entry = entry.map_err(|source| Error::Tar { source })?;
             let name = entry.path_bytes().into_owned();
-            let unsafe_path = || Error::UnsafePath {
-                path: String::from_utf8_lossy(&name).into_owned(),
-            };
-            let components = clean_components(&name).ok_or_else(unsafe_path)?;
-            let Some((base, parents)) = components.split_last() else {
-                let root = metadata(&entry, IndexKind::Dir)?;
-                self.entries.insert(String::new(), root);
-                continue;
-            };
-            let parent = self
-                .resolve_components(parents, true)
-                .ok_or_else(unsafe_path)?;
-            let base = String::from_utf8_lossy(base).into_owned();
-            if let Some(name) = base.strip_prefix(WHITEOUT_PREFIX) {
-                if base == OPAQUE_MARKER {
-                    self.make_opaque(&parent, &created);
-                } else if !matches!(name, "" | "." | "..") {
-                    self.remove_tree(&join(&parent, name), true);
-                }
-                continue;
-            }
-            let key = join(&parent, &base);
             let kind = match entry.header().entry_type() {
                 EntryType::Directory => IndexKind::Dir,
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -127,35 +105,203 @@ impl FsIndex {
                 _ => IndexKind::Other,
             };
             let new_entry = metadata(&entry, kind)?;
-            self.ensure_parents(&parent);
-            let merge = new_entry.kind == IndexKind::Dir
-                && self
-                    .entries
-                    .get(&key)
-                    .is_some_and(|old| old.kind == IndexKind::Dir);
-            if !merge {
-                self.remove_tree(&key, true);
-            }
-            if capture(&key) {
-                match &new_entry.kind {
-                    IndexKind::File { .. } => {
-                        let mut bytes = Vec::new();
-                        entry
-                            .read_to_end(&mut bytes)
-                            .map_err(|source| Error::Tar { source })?;
-                        self.captured.insert(key.clone(), bytes);
-                    }
-                    IndexKind::Hardlink { target } => {
-                        if let Some(bytes) = self.captured.get(target).cloned() {
-                            self.captured.insert(key.clone(), bytes);
+            let mut content = || {
+                let mut bytes = Vec::new();
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| Error::Tar { source })?;
+                Ok(bytes)
+            };
+            self.apply_record(&name, new_entry, &mut created, capture, &mut content)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the entries of a layer as [`crate::write_layer`] would write them, without
+    /// a tar: the same result as [`FsIndex::apply_layer`] on the written layer. Captured
+    /// file bytes are read from the entries' content.
+    pub fn apply_entries(
+        &mut self,
+        entries: &[crate::LayerEntry],
+        capture: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        use crate::entry::{Content, EntryKind};
+        let mut sorted: Vec<crate::LayerEntry> = entries
+            .iter()
+            .map(|entry| crate::LayerEntry {
+                path: entry.path.clone(),
+                kind: match &entry.kind {
+                    // Content is read only for captured files, from the original entry.
+                    EntryKind::File { size, .. } => EntryKind::File {
+                        size: *size,
+                        content: Content::Bytes(Vec::new()),
+                    },
+                    other => other.clone(),
+                },
+                mode: entry.mode,
+                uid: entry.uid,
+                gid: entry.gid,
+                mtime: entry.mtime,
+                xattrs: Default::default(),
+            })
+            .collect();
+        sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        crate::write::first_link_carries_content(&mut sorted);
+        let originals: BTreeMap<&str, &crate::LayerEntry> = entries
+            .iter()
+            .map(|entry| (entry.path.as_str(), entry))
+            .collect();
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        for entry in &sorted {
+            let meta = |kind| IndexEntry {
+                kind,
+                mode: entry.mode & 0o7777,
+                uid: entry.uid,
+                gid: entry.gid,
+                mtime: entry.mtime.max(0),
+            };
+            let mut no_content = || Ok(Vec::new());
+            match &entry.kind {
+                EntryKind::Whiteout => {
+                    let (parent, name) = match entry.path.rsplit_once('/') {
+                        Some((parent, name)) => (format!("{parent}/"), name),
+                        None => (String::new(), entry.path.as_str()),
+                    };
+                    let marker = format!("{parent}{WHITEOUT_PREFIX}{name}");
+                    let record = meta(IndexKind::File { size: 0 });
+                    self.apply_record(
+                        marker.as_bytes(),
+                        record,
+                        &mut created,
+                        capture,
+                        &mut no_content,
+                    )?;
+                }
+                EntryKind::OpaqueDir => {
+                    let record = meta(IndexKind::Dir);
+                    self.apply_record(
+                        entry.path.as_bytes(),
+                        record,
+                        &mut created,
+                        capture,
+                        &mut no_content,
+                    )?;
+                    let marker = format!("{}/{OPAQUE_MARKER}", entry.path);
+                    let record = meta(IndexKind::File { size: 0 });
+                    self.apply_record(
+                        marker.as_bytes(),
+                        record,
+                        &mut created,
+                        capture,
+                        &mut no_content,
+                    )?;
+                }
+                kind => {
+                    let index_kind = match kind {
+                        EntryKind::Dir => IndexKind::Dir,
+                        EntryKind::File { size, .. } => IndexKind::File { size: *size },
+                        EntryKind::Symlink { target } => IndexKind::Symlink {
+                            target: target.clone(),
+                        },
+                        EntryKind::Hardlink { target } => IndexKind::Hardlink {
+                            target: clean_string(target.as_bytes()).ok_or_else(|| {
+                                Error::UnsafePath {
+                                    path: target.clone(),
+                                }
+                            })?,
+                        },
+                        _ => IndexKind::Other,
+                    };
+                    let original = originals.get(entry.path.as_str()).copied();
+                    let mut content = || -> Result<Vec<u8>> {
+                        match original.map(|entry| &entry.kind) {
+                            Some(EntryKind::File {
+                                content: Content::Bytes(bytes),
+                                ..
+                            }) => Ok(bytes.clone()),
+                            Some(EntryKind::File {
+                                content: Content::Path(path),
+                                ..
+                            }) => std::fs::read(path).map_err(|source| Error::Io {
+                                path: path.clone(),
+                                source,
+                            }),
+                            _ => Ok(Vec::new()),
                         }
-                    }
-                    _ => {}
+                    };
+                    self.apply_record(
+                        entry.path.as_bytes(),
+                        meta(index_kind),
+                        &mut created,
+                        capture,
+                        &mut content,
+                    )?;
                 }
             }
-            self.entries.insert(key.clone(), new_entry);
-            created.insert(key);
         }
+        Ok(())
+    }
+
+    /// Applies one tar record named `name` (as in the archive) whose entry is `new_entry`;
+    /// `content` reads the bytes of a regular file when they are captured.
+    fn apply_record(
+        &mut self,
+        name: &[u8],
+        new_entry: IndexEntry,
+        created: &mut BTreeSet<String>,
+        capture: &dyn Fn(&str) -> bool,
+        content: &mut dyn FnMut() -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        let unsafe_path = || Error::UnsafePath {
+            path: String::from_utf8_lossy(name).into_owned(),
+        };
+        let components = clean_components(name).ok_or_else(unsafe_path)?;
+        let Some((base, parents)) = components.split_last() else {
+            let root = IndexEntry {
+                kind: IndexKind::Dir,
+                ..new_entry
+            };
+            self.entries.insert(String::new(), root);
+            return Ok(());
+        };
+        let parent = self
+            .resolve_components(parents, true)
+            .ok_or_else(unsafe_path)?;
+        let base = String::from_utf8_lossy(base).into_owned();
+        if let Some(name) = base.strip_prefix(WHITEOUT_PREFIX) {
+            if base == OPAQUE_MARKER {
+                self.make_opaque(&parent, created);
+            } else if !matches!(name, "" | "." | "..") {
+                self.remove_tree(&join(&parent, name), true);
+            }
+            return Ok(());
+        }
+        let key = join(&parent, &base);
+        self.ensure_parents(&parent);
+        let merge = new_entry.kind == IndexKind::Dir
+            && self
+                .entries
+                .get(&key)
+                .is_some_and(|old| old.kind == IndexKind::Dir);
+        if !merge {
+            self.remove_tree(&key, true);
+        }
+        if capture(&key) {
+            match &new_entry.kind {
+                IndexKind::File { .. } => {
+                    let bytes = content()?;
+                    self.captured.insert(key.clone(), bytes);
+                }
+                IndexKind::Hardlink { target } => {
+                    if let Some(bytes) = self.captured.get(target).cloned() {
+                        self.captured.insert(key.clone(), bytes);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.entries.insert(key.clone(), new_entry);
+        created.insert(key);
         Ok(())
     }
 

@@ -168,3 +168,85 @@ fn escaping_names_are_errors() {
         ));
     }
 }
+
+#[test]
+fn applying_entries_equals_applying_their_written_layer() {
+    use crate::entry::{EntryKind, LayerEntry};
+    let base = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+        .file("etc/group", b"root:x:0:\n")
+        .dir("opt", 0o755)
+        .file("opt/old", b"o")
+        .dir("srv", 0o700)
+        .file("srv/x", b"x")
+        .symlink("lib", "usr/lib")
+        .finish();
+    let mut owned = LayerEntry::file("home/app/f", b"f".to_vec(), 0o4755, -5);
+    owned.uid = 1000;
+    owned.gid = 50;
+    let on_disk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(on_disk.path(), b"app:x:1000:\n").unwrap();
+    let entries = vec![
+        LayerEntry::new("opt/old", EntryKind::Whiteout, 0, 0),
+        LayerEntry::new("srv", EntryKind::OpaqueDir, 0o750, 7),
+        LayerEntry::file("srv/new", b"n".to_vec(), 0o644, 7),
+        LayerEntry::file(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/bash\n".to_vec(),
+            0o644,
+            9,
+        ),
+        LayerEntry::new(
+            "etc/group",
+            EntryKind::File {
+                size: 12,
+                content: crate::entry::Content::Path(on_disk.path().to_path_buf()),
+            },
+            0o644,
+            9,
+        ),
+        LayerEntry::file("z/target", b"t".to_vec(), 0o600, 1),
+        LayerEntry::new(
+            "a/link",
+            EntryKind::Hardlink {
+                target: "z/target".into(),
+            },
+            0o600,
+            1,
+        ),
+        LayerEntry::dir("home/app", 0o700, 3),
+        owned,
+        LayerEntry::symlink("lib/sym", "../x", 4),
+        LayerEntry::new(
+            "dev/null",
+            EntryKind::CharDevice { major: 1, minor: 3 },
+            0o666,
+            0,
+        ),
+    ];
+    let (_, written) = crate::write_layer(
+        entries.clone(),
+        Vec::new(),
+        &crate::LayerOptions {
+            compression: crate::Compression::None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut from_tar = index_of(std::slice::from_ref(&base));
+    from_tar
+        .apply_layer(written.as_slice(), &capture_passwd)
+        .unwrap();
+    let mut from_entries = index_of(&[base]);
+    from_entries
+        .apply_entries(&entries, &capture_passwd)
+        .unwrap();
+    assert_eq!(from_entries, from_tar);
+    assert_eq!(
+        from_entries.captured("etc/group"),
+        Some(&b"app:x:1000:\n"[..])
+    );
+    assert!(from_entries.get("opt/old").is_none());
+    assert!(from_entries.get("srv/x").is_none());
+}

@@ -294,7 +294,7 @@ fn write_entry<W: Write>(entry: &LayerEntry, out: &mut W) -> Result<()> {
 
 /// Makes the first path (in tar order) of each hardlink group the one that carries the
 /// content, so that extraction never meets a link before its target. `entries` is sorted.
-fn first_link_carries_content(entries: &mut [LayerEntry]) {
+pub(crate) fn first_link_carries_content(entries: &mut [LayerEntry]) {
     let position: BTreeMap<String, usize> = entries
         .iter()
         .enumerate()
@@ -368,41 +368,44 @@ fn write_content<W: Write>(path: &str, content: &Content, size: u64, out: &mut W
 
 /// Streams the file at `path` into `out`, failing with `FileChanged` when its length is not `size`.
 fn copy_file<W: Write>(path: &Path, size: u64, out: &mut W) -> Result<()> {
+    thread_local! {
+        /// One read buffer per writing thread, not one per file.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let changed = || Error::FileChanged {
         path: path.to_path_buf(),
     };
     let mut file = File::open(path).map_err(|source| Error::io(path, source))?;
-    let length = file
-        .metadata()
-        .map_err(|source| Error::io(path, source))?
-        .len();
-    if length != size {
-        return Err(changed());
-    }
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut remaining = size;
-    while remaining > 0 {
-        let want = buffer
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let read = match file.read(&mut buffer[..want]) {
-            Ok(0) => return Err(changed()),
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(Error::io(path, source)),
-        };
-        out.write_all(&buffer[..read]).map_err(Error::output)?;
-        remaining -= read as u64;
-    }
-    let mut probe = [0u8; 1];
-    loop {
-        match file.read(&mut probe) {
-            Ok(0) => return Ok(()),
-            Ok(_) => return Err(changed()),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => return Err(Error::io(path, source)),
+    BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.is_empty() {
+            buffer.resize(64 * 1024, 0);
         }
-    }
+        // A shorter file shows as an early end, a longer one as bytes after `size`.
+        let mut remaining = size;
+        while remaining > 0 {
+            let want = buffer
+                .len()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let read = match file.read(&mut buffer[..want]) {
+                Ok(0) => return Err(changed()),
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::io(path, source)),
+            };
+            out.write_all(&buffer[..read]).map_err(Error::output)?;
+            remaining -= read as u64;
+        }
+        let mut probe = [0u8; 1];
+        loop {
+            match file.read(&mut probe) {
+                Ok(0) => return Ok(()),
+                Ok(_) => return Err(changed()),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::io(path, source)),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -494,6 +494,7 @@ fn make_layer(
     for warning in warnings {
         engine.warn(warning);
     }
+    let written_entries = entries.clone();
     let layer = if engine.options.snapshotter == crate::Snapshotter::Overlay {
         if state.run_follows {
             write_layer_snapshot(engine, state, entries)?
@@ -525,7 +526,7 @@ fn make_layer(
             None => write_layer(engine, entries)?,
         }
     };
-    state.push_layer(engine.store, layer.clone())?;
+    state.push_layer_entries(engine.store, layer.clone(), &written_entries)?;
     Ok(layer)
 }
 
