@@ -54,7 +54,7 @@ pub struct Engine<'a> {
     /// Images named in FROM or `--from`, resolved once per build.
     pub(crate) named_images: BTreeMap<String, Image>,
     /// Content digests of context files by their stat facts, kept between builds.
-    pub(crate) stat_cache: std::sync::Mutex<kiln_store::StatCache>,
+    pub(crate) stat_cache: std::sync::RwLock<kiln_store::StatCache>,
     /// The previous build of this Dockerfile and target, for miss reasons
     /// (read at the first miss: a fully cached build never parses it).
     previous: Option<Option<crate::cache::explain::BuildRecord>>,
@@ -67,6 +67,8 @@ pub struct Engine<'a> {
     /// While a step that missed runs: the compressed blocks of the layer the
     /// same step made in the previous build, to copy instead of recompress.
     pub(crate) reuse: Option<std::sync::Arc<dyn kiln_layer::BlockSource>>,
+    /// For each step of `record`: its stage, position, instruction and key.
+    record_keys: Vec<String>,
 }
 
 /// The compressed blocks of the layer the step with `inputs` made, when the
@@ -125,12 +127,13 @@ pub fn build(
         context_filtered: false,
         registry: None,
         named_images: BTreeMap::new(),
-        stat_cache: std::sync::Mutex::new(store.load_stat_cache()),
+        stat_cache: std::sync::RwLock::new(store.load_stat_cache()),
         previous: None,
         record_name: String::new(),
         record: crate::cache::explain::BuildRecord::default(),
         any_miss: false,
         reuse: None,
+        record_keys: Vec::new(),
     };
     let record_name = crate::cache::explain::record_name(
         &absolute(&options.context_dir),
@@ -144,25 +147,23 @@ pub fn build(
         engine.results.insert(index, image);
         Ok::<(), BuildError>(())
     });
-    let stat_cache = engine
-        .stat_cache
-        .lock()
-        .map(|cache| cache.clone())
-        .unwrap_or_default();
-    if let Err(err) = store.save_stat_cache(&stat_cache) {
+    let saved = match engine.stat_cache.read() {
+        Ok(cache) => store.save_stat_cache(&cache),
+        Err(poisoned) => store.save_stat_cache(&poisoned.into_inner()),
+    };
+    if let Err(err) = saved {
         engine.warn(format!("could not save the stat cache: {err}"));
     }
     built?;
-    let changed = engine.any_miss || {
-        let name = engine.record_name.clone();
-        engine
-            .previous
-            .get_or_insert_with(|| crate::cache::explain::load(store, &name))
-            .as_ref()
-            .is_none_or(|previous| previous.steps.len() != engine.record.steps.len())
-    };
+    // The record is rewritten when this build's steps differ from the saved
+    // ones, which its summary (small) tells without reading the record.
+    let summary = crate::cache::explain::summary(&engine.record_keys);
+    let changed = engine.any_miss
+        || crate::cache::explain::load_summary(store, &record_name).as_deref()
+            != Some(summary.as_str());
     if changed {
-        if let Err(err) = crate::cache::explain::save(store, &record_name, &engine.record) {
+        if let Err(err) = crate::cache::explain::save(store, &record_name, &engine.record, &summary)
+        {
             engine.warn(format!("could not save the build record: {err}"));
         }
     }
@@ -371,6 +372,10 @@ impl<'a> Engine<'a> {
                 state.outcome = Some((false, Some(reason)));
             }
         }
+        self.record_keys.push(format!(
+            "{}\0{}\0{}\0{key}",
+            state.label, state.position, instruction
+        ));
         state.fs_key = key;
         self.record.steps.push(crate::cache::explain::StepRecord {
             stage: state.label.clone(),

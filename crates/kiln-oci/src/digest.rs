@@ -22,9 +22,14 @@ impl Digest {
 
     /// The digest for a raw sha256 hash value.
     pub fn from_sha256(hash: [u8; 32]) -> Digest {
-        Digest {
-            value: format!("sha256:{}", hex::encode(hash)),
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut value = String::with_capacity(7 + 64);
+        value.push_str("sha256:");
+        for byte in hash {
+            value.push(char::from(HEX[usize::from(byte >> 4)]));
+            value.push(char::from(HEX[usize::from(byte & 15)]));
         }
+        Digest { value }
     }
 
     /// The algorithm part, e.g. `sha256`.

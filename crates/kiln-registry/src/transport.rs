@@ -89,27 +89,23 @@ impl<'a> Call<'a> {
 /// Agents per (host, verify) and the retry policy.
 pub(crate) struct Transport {
     options: ClientOptions,
-    system_roots: Vec<Certificate<'static>>,
+    /// The system's CAs, read when the first connection needs them (a build
+    /// whose images are all local never reads them).
+    system_roots: std::sync::OnceLock<Vec<Certificate<'static>>>,
     extra_roots: Vec<Certificate<'static>>,
     agents: Mutex<HashMap<(String, bool), Agent>>,
 }
 
 impl Transport {
-    /// Loads the system roots and the `--cert-dir` CAs.
+    /// Loads the `--cert-dir` CAs (the system roots wait for the first connection).
     pub(crate) fn new(options: &ClientOptions) -> Result<Transport> {
-        let native = rustls_native_certs::load_native_certs();
-        let system_roots = native
-            .certs
-            .iter()
-            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-            .collect();
         let extra_roots = match &options.cert_dir {
             Some(dir) => load_cert_dir(dir, true)?,
             None => Vec::new(),
         };
         Ok(Transport {
             options: options.clone(),
-            system_roots,
+            system_roots: std::sync::OnceLock::new(),
             extra_roots,
             agents: Mutex::new(HashMap::new()),
         })
@@ -122,7 +118,16 @@ impl Transport {
         if let Some(agent) = lock(&self.agents).get(&key) {
             return Ok(agent.clone());
         }
-        let mut roots = self.system_roots.clone();
+        let mut roots = self
+            .system_roots
+            .get_or_init(|| {
+                rustls_native_certs::load_native_certs()
+                    .certs
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                    .collect()
+            })
+            .clone();
         roots.extend(self.extra_roots.iter().cloned());
         for certs_d in &self.options.certs_d {
             roots.extend(load_cert_dir(&certs_d.join(host), false)?);

@@ -51,8 +51,63 @@ pub struct StatKey {
 /// change is not read again.
 #[derive(Debug, Default, Clone)]
 pub struct StatCache {
-    entries: HashMap<StatKey, [u8; 32]>,
+    entries: HashMap<StatKey, [u8; 32], StatKeyHashing>,
     added: usize,
+}
+
+/// Hashing of [`StatKey`]s: a multiply-rotate mix of the seven words with a
+/// per-process random seed. A no-op rebuild looks up every context file, and
+/// SipHash showed in its profile; the keys are stat facts, not chosen input.
+#[derive(Debug, Clone)]
+struct StatKeyHashing {
+    seed: u64,
+}
+
+impl Default for StatKeyHashing {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        StatKeyHashing {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0u64),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for StatKeyHashing {
+    type Hasher = StatKeyHasher;
+
+    fn build_hasher(&self) -> StatKeyHasher {
+        StatKeyHasher { state: self.seed }
+    }
+}
+
+/// See [`StatKeyHashing`].
+#[derive(Debug)]
+struct StatKeyHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for StatKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, word: i64) {
+        self.write_u64(word as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the high bits down: hashbrown takes its control bits from the top.
+        let mixed = self.state ^ (self.state >> 29);
+        mixed.wrapping_mul(0x94_d0_49_bb_13_31_11_eb) ^ (mixed >> 32)
+    }
 }
 
 const STAT_MAGIC: &[u8; 8] = b"kilnst01";
@@ -93,6 +148,7 @@ impl StatCache {
         let Some(body) = bytes.strip_prefix(STAT_MAGIC.as_slice()) else {
             return cache;
         };
+        cache.entries.reserve(body.len() / STAT_RECORD);
         for record in body.chunks_exact(STAT_RECORD) {
             let word = |index: usize| {
                 let mut buf = [0u8; 8];

@@ -73,12 +73,34 @@ pub fn load(store: &Store, name: &str) -> Option<BuildRecord> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Replaces the record.
-pub fn save(store: &Store, name: &str, record: &BuildRecord) -> crate::Result<()> {
+/// Replaces the record, and its summary (see [`summary`]).
+pub fn save(store: &Store, name: &str, record: &BuildRecord, summary: &str) -> crate::Result<()> {
     let bytes =
         serde_json::to_vec(record).map_err(|err| crate::BuildError::Usage(err.to_string()))?;
     store.put_cache_document(name, &bytes)?;
+    store.put_cache_document(&format!("{name}.summary"), summary.as_bytes())?;
     Ok(())
+}
+
+/// A digest of a build's steps (stage, position, instruction and cache key
+/// of each, in order): equal summaries mean equal records, so a build that
+/// changed nothing need not read the record, which lists every file.
+pub fn summary(steps: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    for step in steps {
+        hasher.update((step.len() as u64).to_le_bytes());
+        hasher.update(step.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The summary saved with the record, if any.
+pub fn load_summary(store: &Store, name: &str) -> Option<String> {
+    let bytes = store
+        .cache_document(&format!("{name}.summary"))
+        .ok()
+        .flatten()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// At most this many changes are listed; the rest are counted.

@@ -190,7 +190,7 @@ impl Snapshot {
     pub fn file_digest_cached(
         &self,
         path: &str,
-        cache: &Mutex<kiln_store::StatCache>,
+        cache: &std::sync::RwLock<kiln_store::StatCache>,
     ) -> Result<Digest, ContextError> {
         let key = self
             .get(path)
@@ -198,7 +198,7 @@ impl Snapshot {
             .map(ContextEntry::stat_key);
         if let Some(key) = key {
             let known = cache
-                .lock()
+                .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .get(&key);
             if let Some(sha) = known {
@@ -209,7 +209,7 @@ impl Snapshot {
         if let (Some(key), Ok(bytes)) = (key, hex::decode(digest.hex())) {
             if let Ok(sha) = <[u8; 32]>::try_from(bytes.as_slice()) {
                 cache
-                    .lock()
+                    .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .insert(key, sha);
             }

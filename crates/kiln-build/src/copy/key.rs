@@ -3,7 +3,7 @@
 //! path, type, mode, size and content digest or link target — never its
 //! mtime or owner on disk (the layer's owner is the step's `owner` field).
 
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use kiln_store::StatCache;
 
@@ -18,7 +18,7 @@ pub fn add_selection_inputs(
     tree: &Snapshot,
     selected: &[Selected],
     exclude: Option<&IgnoreMatcher>,
-    cache: &Mutex<StatCache>,
+    cache: &RwLock<StatCache>,
 ) -> Result<()> {
     let mut files = Vec::new();
     for (number, item) in selected.iter().enumerate() {
@@ -74,17 +74,19 @@ pub fn add_selection_inputs(
 fn digest_files(
     tree: &Snapshot,
     files: &[(String, &crate::context::ContextEntry)],
-    cache: &Mutex<StatCache>,
+    cache: &RwLock<StatCache>,
 ) -> Result<Vec<(String, String)>> {
     let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
     let chunk = files.len().div_ceil(threads).max(1);
     let value =
         |(name, entry): &(String, &crate::context::ContextEntry)| -> Result<(String, String)> {
             let digest = tree.file_digest_cached(&entry.path, cache)?;
-            Ok((
-                name.clone(),
-                format!("file|{:o}|{}|{digest}", entry.mode, entry.size),
-            ))
+            use std::fmt::Write as _;
+            let mut value = String::with_capacity(96);
+            // Writing to a String cannot fail.
+            let _ = write!(value, "file|{:o}|{}|", entry.mode, entry.size);
+            value.push_str(digest.as_str());
+            Ok((name.clone(), value))
         };
     if threads == 1 || files.len() < 2 {
         return files.iter().map(value).collect();
