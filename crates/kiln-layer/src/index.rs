@@ -81,6 +81,7 @@ impl FsIndex {
     /// files whose resolved path makes `capture` true are kept.
     pub fn apply_layer<R: Read>(&mut self, tar: R, capture: &dyn Fn(&str) -> bool) -> Result<()> {
         let mut created: BTreeSet<String> = BTreeSet::new();
+        let mut last_parent = None;
         let mut archive = tar::Archive::new(tar);
         let entries = archive.entries().map_err(|source| Error::Tar { source })?;
         for entry in entries {
@@ -112,7 +113,14 @@ impl FsIndex {
                     .map_err(|source| Error::Tar { source })?;
                 Ok(bytes)
             };
-            self.apply_record(&name, new_entry, &mut created, capture, &mut content)?;
+            self.apply_record(
+                &name,
+                new_entry,
+                &mut created,
+                capture,
+                &mut content,
+                &mut last_parent,
+            )?;
         }
         Ok(())
     }
@@ -147,11 +155,8 @@ impl FsIndex {
             .collect();
         sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         crate::write::first_link_carries_content(&mut sorted);
-        let originals: BTreeMap<&str, &crate::LayerEntry> = entries
-            .iter()
-            .map(|entry| (entry.path.as_str(), entry))
-            .collect();
         let mut created: BTreeSet<String> = BTreeSet::new();
+        let mut last_parent = None;
         for entry in &sorted {
             let meta = |kind| IndexEntry {
                 kind,
@@ -175,6 +180,7 @@ impl FsIndex {
                         &mut created,
                         capture,
                         &mut no_content,
+                        &mut last_parent,
                     )?;
                 }
                 EntryKind::OpaqueDir => {
@@ -185,6 +191,7 @@ impl FsIndex {
                         &mut created,
                         capture,
                         &mut no_content,
+                        &mut last_parent,
                     )?;
                     let marker = format!("{}/{OPAQUE_MARKER}", entry.path);
                     let record = meta(IndexKind::File { size: 0 });
@@ -194,6 +201,7 @@ impl FsIndex {
                         &mut created,
                         capture,
                         &mut no_content,
+                        &mut last_parent,
                     )?;
                 }
                 kind => {
@@ -212,8 +220,9 @@ impl FsIndex {
                         },
                         _ => IndexKind::Other,
                     };
-                    let original = originals.get(entry.path.as_str()).copied();
+                    // Only captured files need their bytes: found when asked for.
                     let mut content = || -> Result<Vec<u8>> {
+                        let original = entries.iter().find(|item| item.path == entry.path);
                         match original.map(|entry| &entry.kind) {
                             Some(EntryKind::File {
                                 content: Content::Bytes(bytes),
@@ -235,6 +244,7 @@ impl FsIndex {
                         &mut created,
                         capture,
                         &mut content,
+                        &mut last_parent,
                     )?;
                 }
             }
@@ -244,6 +254,10 @@ impl FsIndex {
 
     /// Applies one tar record named `name` (as in the archive) whose entry is `new_entry`;
     /// `content` reads the bytes of a regular file when they are captured.
+    ///
+    /// `last_parent` keeps the resolved parent of the previous record: a record only
+    /// changes things inside its parent, so consecutive records of one directory (most of
+    /// a sorted layer) resolve and create it once.
     fn apply_record(
         &mut self,
         name: &[u8],
@@ -251,6 +265,7 @@ impl FsIndex {
         created: &mut BTreeSet<String>,
         capture: &dyn Fn(&str) -> bool,
         content: &mut dyn FnMut() -> Result<Vec<u8>>,
+        last_parent: &mut Option<(Vec<u8>, String)>,
     ) -> Result<()> {
         let unsafe_path = || Error::UnsafePath {
             path: String::from_utf8_lossy(name).into_owned(),
@@ -264,9 +279,16 @@ impl FsIndex {
             self.entries.insert(String::new(), root);
             return Ok(());
         };
-        let parent = self
-            .resolve_components(parents, true)
-            .ok_or_else(unsafe_path)?;
+        let parents_key = parents.join(&b'/');
+        let (parent, known) = match last_parent.take() {
+            Some((key, parent)) if key == parents_key => (parent, true),
+            _ => (
+                self.resolve_components(parents, true)
+                    .ok_or_else(unsafe_path)?,
+                false,
+            ),
+        };
+        *last_parent = Some((parents_key, parent.clone()));
         let base = String::from_utf8_lossy(base).into_owned();
         if let Some(name) = base.strip_prefix(WHITEOUT_PREFIX) {
             if base == OPAQUE_MARKER {
@@ -277,7 +299,9 @@ impl FsIndex {
             return Ok(());
         }
         let key = join(&parent, &base);
-        self.ensure_parents(&parent);
+        if !known {
+            self.ensure_parents(&parent);
+        }
         let merge = new_entry.kind == IndexKind::Dir
             && self
                 .entries

@@ -46,6 +46,8 @@ pub struct OverlayRootfs {
     upper: Option<PathBuf>,
     /// Upper directories made so far (names them).
     uppers_made: usize,
+    /// Unmounts of finished RUNs, done in the background (joined on drop).
+    unmounting: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl OverlayRootfs {
@@ -61,6 +63,7 @@ impl OverlayRootfs {
             mount: None,
             upper: None,
             uppers_made: 0,
+            unmounting: Vec::new(),
         })
     }
 
@@ -109,40 +112,47 @@ impl OverlayRootfs {
                 }
             }
         };
-        let upper = scratch.join(format!("upper-{}", self.uppers_made));
+        // Fresh directories per RUN: the previous mount may still be going away.
+        let number = self.uppers_made;
         self.uppers_made += 1;
-        create_dir(&upper)?;
+        let upper = scratch.join(format!("upper-{number}"));
+        let work = scratch.join(format!("work-{number}"));
+        let merged = scratch.join(format!("merged-{number}"));
+        for dir in [&upper, &work, &merged] {
+            create_dir(dir)?;
+        }
         // The merged root takes the upper directory's attributes.
         set_attrs(&upper, root_attrs)?;
-        let work = scratch.join("work");
-        let merged = scratch.join("merged");
-        for dir in [&work, &merged] {
-            if !dir.exists() {
-                create_dir(dir)?;
-            }
-        }
         let top_down: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
         let mount =
             OverlayMount::mount(&top_down, &upper, &work, &merged).map_err(overlay_error)?;
         self.mount = Some(mount);
+        self.merged = merged;
         self.upper = Some(upper);
         self.lowers = lowers;
         self.top_chain = chains.last().cloned();
         Ok(warnings)
     }
 
-    /// Unmounts, and reads the RUN's changes from the upper directory.
+    /// Reads the RUN's changes from the upper directory (nothing writes to it
+    /// once the RUN's processes are gone), then unmounts in the background:
+    /// dropping a mount that cached a large tree takes a while.
     pub fn changes(&mut self, exclude: &dyn Fn(&str) -> bool) -> Result<Vec<LayerEntry>> {
-        if let Some(mount) = self.mount.take() {
-            mount.unmount().map_err(overlay_error)?;
-        }
         let upper = self
             .upper
             .clone()
             .ok_or_else(|| BuildError::Usage("root filesystem was not prepared".into()))?;
         let stack =
             kiln_layer::overlay::LowerStack::new(self.lowers.iter().rev().cloned().collect());
-        Ok(kiln_layer::overlay::diff_upper(&upper, &stack, exclude)?)
+        let entries = kiln_layer::overlay::diff_upper(&upper, &stack, exclude);
+        if let Some(mount) = self.mount.take() {
+            // A failed lazy unmount leaves nothing behind that matters: the
+            // mount lives in kiln's own namespace, which ends with kiln.
+            self.unmounting.push(std::thread::spawn(move || {
+                let _ = mount.unmount();
+            }));
+        }
+        Ok(entries?)
     }
 
     /// Keeps the upper directory as the lower directory of `layer`.
@@ -159,6 +169,9 @@ impl Drop for OverlayRootfs {
         // Unmount before the scratch directory is removed.
         if let Some(mount) = self.mount.take() {
             let _ = mount.unmount();
+        }
+        for unmount in self.unmounting.drain(..) {
+            let _ = unmount.join();
         }
     }
 }
