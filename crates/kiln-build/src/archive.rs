@@ -41,6 +41,7 @@ pub fn extract_if_archive(
         apply_whiteouts: false,
         preserve_ownership: false,
         overlay: false,
+        digests: false,
     };
     let report = kiln_layer::extract(reader, scratch.path(), &options)
         .map_err(|err| step_error(span, format!("ADD failed to unpack {path}: {err}")))?;

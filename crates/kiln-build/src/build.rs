@@ -67,17 +67,19 @@ pub struct Engine<'a> {
     /// While a step that missed runs: the compressed blocks of the layer the
     /// same step made in the previous build, to copy instead of recompress.
     pub(crate) reuse: Option<std::sync::Arc<dyn kiln_layer::BlockSource>>,
+    /// While a step that missed runs: the layer the same step made in the
+    /// previous build (a COPY unpacks as a delta on its snapshot).
+    pub(crate) previous_layer: Option<crate::image::LayerRef>,
     /// For each step of `record`: its stage, position, instruction and key.
     record_keys: Vec<String>,
 }
 
-/// The compressed blocks of the layer the step with `inputs` made, when the
-/// store still has it and its block map.
+/// The compressed blocks of `layer` (what the same step made in the previous
+/// build), when the store still has it and its block map.
 fn previous_blocks(
     store: &Store,
-    inputs: &crate::cache::StepInputs,
+    layer: &crate::image::LayerRef,
 ) -> Option<std::sync::Arc<dyn kiln_layer::BlockSource>> {
-    let layer = crate::cache::lookup(store, &inputs.key()).ok()??;
     let digest = kiln_oci::descriptor_digest(&layer.descriptor).ok()?;
     let map = kiln_layer::BlockMap::decode(&store.block_map(&digest).ok()??).ok()?;
     let mut blocks = kiln_layer::BlobBlocks::new();
@@ -133,6 +135,7 @@ pub fn build(
         record: crate::cache::explain::BuildRecord::default(),
         any_miss: false,
         reuse: None,
+        previous_layer: None,
         record_keys: Vec::new(),
     };
     let record_name = crate::cache::explain::record_name(
@@ -363,9 +366,18 @@ impl<'a> Engine<'a> {
                 } else {
                     "the cache is disabled for this stage (--no-cache)".to_string()
                 };
-                self.reuse = previous.and_then(|step| previous_blocks(store, &step.inputs));
+                let previous_layer = previous.and_then(|step| {
+                    crate::cache::lookup(store, &step.inputs.key())
+                        .ok()
+                        .flatten()
+                });
+                self.reuse = previous_layer
+                    .as_ref()
+                    .and_then(|layer| previous_blocks(store, layer));
+                self.previous_layer = previous_layer;
                 let layer = make(self, state);
                 self.reuse = None;
+                self.previous_layer = None;
                 let layer = layer?;
                 crate::cache::save(self.store, &key, &layer)?;
                 self.any_miss = true;

@@ -180,6 +180,7 @@ pub fn materialize(store: &Store, image: &Image, dest: &std::path::Path) -> Resu
         apply_whiteouts: true,
         preserve_ownership: false,
         overlay: false,
+        digests: false,
     };
     for layer in &image.layers {
         let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;

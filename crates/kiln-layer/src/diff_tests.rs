@@ -135,6 +135,7 @@ fn run_case(name: &str, change: &dyn Fn(&Path), expected: &[String]) -> Vec<Laye
         apply_whiteouts: true,
         preserve_ownership: true,
         overlay: false,
+        digests: false,
     };
     extract(layer_bytes(entries.clone()).as_slice(), &copy, &options).unwrap();
     assert_eq!(

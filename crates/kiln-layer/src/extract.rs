@@ -40,6 +40,30 @@ pub struct ExtractOptions {
     /// `dir/.wh..wh..opq` sets xattr `trusted.overlay.opaque=y` on `dir`. Nothing is removed.
     /// Failing to create either (e.g. not root) is an error. Wins over `apply_whiteouts`.
     pub overlay: bool,
+    /// Report the sha256 and final attributes of the regular files created new
+    /// ([`ExtractReport::files`]), so that a caller can recognise them later without
+    /// reading them. Files that replaced something are not reported.
+    pub digests: bool,
+}
+
+/// A regular file [`extract`] created, with the digest of its content and its attributes
+/// once finished (see [`ExtractOptions::digests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractedFile {
+    /// Relative to the destination.
+    pub path: PathBuf,
+    /// The sha256 of its content.
+    pub sha256: [u8; 32],
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds and nanoseconds.
+    pub mtime: (i64, i64),
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
 }
 
 /// What [`extract`] did besides succeeding.
@@ -54,6 +78,8 @@ pub struct ExtractReport {
     /// the archive has no entry for them. They got default attributes, which a caller may
     /// want to copy from the layers below. Sorted, without duplicates.
     pub implicit_dirs: Vec<PathBuf>,
+    /// With [`ExtractOptions::digests`]: the regular files created new.
+    pub files: Vec<ExtractedFile>,
 }
 
 /// A directory whose mode and mtime are set once all entries are extracted.
@@ -215,7 +241,7 @@ impl Extractor<'_> {
         let plain_file =
             matches!(entry_type, EntryType::Regular | EntryType::Continuous) && xattrs.is_empty();
         if plain_file && self.new_file_at(entry, base_os, &target, mode, mtime)? {
-            self.created.insert(relative);
+            self.note_created(relative);
             return Ok(());
         }
         clear_for(&target, is_dir)?;
@@ -272,7 +298,7 @@ impl Extractor<'_> {
                 }
             }
         }
-        self.created.insert(relative);
+        self.note_created(relative);
         Ok(())
     }
 
@@ -306,7 +332,18 @@ impl Extractor<'_> {
             Err(Errno::EXIST) => return Ok(false),
             Err(errno) => return Err(Error::io(target, io::Error::from(errno))),
         };
-        io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
+        let sha256 = if self.options.digests {
+            use sha2::Digest as _;
+            let mut hashing = HashingFile {
+                file: &mut file,
+                hasher: sha2::Sha256::new(),
+            };
+            io::copy(entry, &mut hashing).map_err(|source| Error::Tar { source })?;
+            Some(<[u8; 32]>::from(hashing.hasher.finalize()))
+        } else {
+            io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
+            None
+        };
         if self.options.preserve_ownership {
             let header = entry.header();
             let uid = header.uid().map_err(|source| Error::Tar { source })?;
@@ -340,7 +377,29 @@ impl Extractor<'_> {
             file.set_times(FileTimes::new().set_modified(mtime))
                 .map_err(|source| Error::io(target, source))?;
         }
+        if let Some(sha256) = sha256 {
+            let stat = rustix::fs::fstat(&file)
+                .map_err(|errno| Error::io(target, io::Error::from(errno)))?;
+            let relative = target.strip_prefix(self.dest).unwrap_or(target);
+            self.report.files.push(ExtractedFile {
+                path: relative.to_path_buf(),
+                sha256,
+                size: u64::try_from(stat.st_size).unwrap_or(0),
+                mtime: (stat.st_mtime, stat.st_mtime_nsec as i64),
+                mode: stat.st_mode & 0o7777,
+                uid: stat.st_uid,
+                gid: stat.st_gid,
+            });
+        }
         Ok(true)
+    }
+
+    /// Remembers a path this archive created, for opaque markers applied in place
+    /// (the only reader; not kept otherwise: it is large for large layers).
+    fn note_created(&mut self, relative: PathBuf) {
+        if self.options.apply_whiteouts && !self.options.overlay {
+            self.created.insert(relative);
+        }
     }
 
     /// Applies `.wh.<name>` or `.wh..wh..opq` found in `parent`.
@@ -383,7 +442,7 @@ impl Extractor<'_> {
             makedev(0, 0),
         )
         .map_err(|errno| Error::io(&target, io::Error::from(errno)))?;
-        self.created.insert(relative);
+        self.note_created(relative);
         Ok(())
     }
 
@@ -611,6 +670,24 @@ impl Extractor<'_> {
                 .map_err(|source| Error::io(&path, source))?;
         }
         Ok(())
+    }
+}
+
+/// A file that also hashes what is written to it.
+struct HashingFile<'a> {
+    file: &'a mut File,
+    hasher: sha2::Sha256,
+}
+
+impl io::Write for HashingFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 

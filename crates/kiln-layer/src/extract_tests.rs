@@ -30,6 +30,7 @@ impl Scratch {
             apply_whiteouts,
             preserve_ownership: false,
             overlay: false,
+            digests: false,
         };
         extract(tar, &self.root, &options)
     }
@@ -361,6 +362,7 @@ fn layers_written_by_write_layer_extract_with_xattrs() {
         apply_whiteouts: true,
         preserve_ownership: true,
         overlay: false,
+        digests: false,
     };
     let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
     assert_eq!(scratch.read("bin/ping"), "ping");
@@ -426,6 +428,7 @@ fn special_files_ownership_and_capabilities() {
         apply_whiteouts: true,
         preserve_ownership: true,
         overlay: false,
+        digests: false,
     };
     let report = extract(bytes.as_slice(), &scratch.root, &options).unwrap();
 
@@ -495,6 +498,7 @@ fn overlay_format_whiteouts_and_opaque_marker() {
         apply_whiteouts: true,
         preserve_ownership: false,
         overlay: true,
+        digests: false,
     };
     let result = extract(tar.as_slice(), &scratch.root, &options);
     if !running_as_root() {
@@ -588,4 +592,36 @@ fn consecutive_entries_of_one_directory_stay_confined_and_replace() {
     assert_eq!(fs::read(scratch.root.join("d/a")).unwrap(), b"second");
     assert_eq!(fs::read(scratch.root.join("d/c")).unwrap(), b"replaced");
     assert_eq!(fs::read_dir(&scratch.outside).unwrap().count(), 0);
+}
+
+#[test]
+fn digests_of_new_files_are_reported_with_their_attributes() {
+    use sha2::Digest as _;
+    let scratch = Scratch::new();
+    let tar = TarBuilder::new()
+        .dir("d", 0o755)
+        .file("d/a", b"alpha")
+        .file("d/b", b"")
+        .symlink("d/l", "a")
+        .finish();
+    let options = ExtractOptions {
+        digests: true,
+        ..Default::default()
+    };
+    let report = extract(tar.as_slice(), &scratch.root, &options).unwrap();
+    let paths: Vec<_> = report.files.iter().map(|file| file.path.clone()).collect();
+    assert_eq!(paths, vec![PathBuf::from("d/a"), PathBuf::from("d/b")]);
+    for (file, content) in report.files.iter().zip([&b"alpha"[..], b""]) {
+        assert_eq!(file.sha256, <[u8; 32]>::from(sha2::Sha256::digest(content)));
+        let meta = fs::symlink_metadata(scratch.root.join(&file.path)).unwrap();
+        assert_eq!(file.size, meta.size());
+        assert_eq!(file.mtime, (meta.mtime(), meta.mtime_nsec()));
+        assert_eq!(
+            (file.mode, file.uid, file.gid),
+            (meta.mode() & 0o7777, meta.uid(), meta.gid())
+        );
+    }
+    let plain = Scratch::new();
+    let report = extract(tar.as_slice(), &plain.root, &ExtractOptions::default()).unwrap();
+    assert!(report.files.is_empty());
 }

@@ -134,6 +134,16 @@ impl FsIndex {
         capture: &dyn Fn(&str) -> bool,
     ) -> Result<()> {
         use crate::entry::{Content, EntryKind};
+        let prepared = entries
+            .windows(2)
+            .all(|pair| pair[0].path.as_bytes() < pair[1].path.as_bytes())
+            && !entries
+                .iter()
+                .any(|entry| matches!(entry.kind, EntryKind::Hardlink { .. }));
+        if prepared {
+            // Already in layer order with no links to settle: no copy needed.
+            return self.apply_sorted(entries, entries, capture);
+        }
         let mut sorted: Vec<crate::LayerEntry> = entries
             .iter()
             .map(|entry| crate::LayerEntry {
@@ -155,9 +165,21 @@ impl FsIndex {
             .collect();
         sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         crate::write::first_link_carries_content(&mut sorted);
+        self.apply_sorted(&sorted, entries, capture)
+    }
+
+    /// Applies `sorted` (entries in layer order); captured bytes come from the
+    /// same paths in `originals`.
+    fn apply_sorted(
+        &mut self,
+        sorted: &[crate::LayerEntry],
+        originals: &[crate::LayerEntry],
+        capture: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        use crate::entry::{Content, EntryKind};
         let mut created: BTreeSet<String> = BTreeSet::new();
         let mut last_parent = None;
-        for entry in &sorted {
+        for entry in sorted {
             let meta = |kind| IndexEntry {
                 kind,
                 mode: entry.mode & 0o7777,
@@ -222,7 +244,7 @@ impl FsIndex {
                     };
                     // Only captured files need their bytes: found when asked for.
                     let mut content = || -> Result<Vec<u8>> {
-                        let original = entries.iter().find(|item| item.path == entry.path);
+                        let original = originals.iter().find(|item| item.path == entry.path);
                         match original.map(|entry| &entry.kind) {
                             Some(EntryKind::File {
                                 content: Content::Bytes(bytes),

@@ -47,12 +47,12 @@ pub use compress::{decompress, looks_like_tar, sniff, Detected};
 pub use diff::diff_trees;
 pub use entry::{Content, EntryKind, LayerEntry};
 pub use error::{Error, Result};
-pub use extract::{extract, ExtractOptions, ExtractReport};
+pub use extract::{extract, ExtractOptions, ExtractReport, ExtractedFile};
 pub use index::{FsIndex, IndexEntry, IndexKind};
 pub use overlay::{diff_upper, LowerStack, OVERLAY_OPAQUE_XATTR};
 pub use pgzip::{Finished, GzOptions, ParallelGzEncoder};
 pub use snapshot::{snapshot_tree, NodeKind, NodeStat, TreeSnapshot};
 pub use write::{
-    write_layer, write_layer_with_copy, Compression, Layer, LayerOptions, OPAQUE_MARKER,
-    WHITEOUT_PREFIX,
+    prepare_entries, write_layer, write_layer_with_copy, write_prepared, Compression, Layer,
+    LayerOptions, OPAQUE_MARKER, WHITEOUT_PREFIX,
 };

@@ -250,7 +250,7 @@ fn lstat(path: &Path) -> Result<Option<NodeStat>> {
 }
 
 /// Whether the directory `path` carries `trusted.overlay.opaque=y`.
-fn is_opaque(path: &Path) -> Result<bool> {
+pub fn is_opaque(path: &Path) -> Result<bool> {
     let mut value = [0u8; 8];
     match lgetxattr(path, OVERLAY_OPAQUE_XATTR, &mut value[..]) {
         Ok(length) => Ok(value.get(..length) == Some(&b"y"[..])),

@@ -113,7 +113,17 @@ pub fn write_layer_with_copy<W: Write, C: Write>(
     options: &LayerOptions,
     copy: C,
 ) -> Result<(Layer, W, C)> {
-    for entry in &entries {
+    prepare_entries(&mut entries)?;
+    write_prepared(&entries, out, options, copy)
+}
+
+/// Puts entries in layer order and checks them, as [`write_layer`] does first:
+/// paths must be clean and unique; entries are sorted by path bytes, and the
+/// first path of each hard-link group carries the content. Entries so prepared
+/// describe exactly the layer [`write_prepared`] writes, and can be shared
+/// with other readers while it does.
+pub fn prepare_entries(entries: &mut [LayerEntry]) -> Result<()> {
+    for entry in entries.iter() {
         let link_target = match &entry.kind {
             EntryKind::Hardlink { target } => Some(target),
             _ => None,
@@ -131,14 +141,33 @@ pub fn write_layer_with_copy<W: Write, C: Write>(
             path: pair[0].path.clone(),
         });
     }
-    first_link_carries_content(&mut entries);
+    first_link_carries_content(entries);
+    Ok(())
+}
+
+/// Writes entries made ready by [`prepare_entries`] (see
+/// [`write_layer_with_copy`]).
+pub fn write_prepared<W: Write, C: Write>(
+    entries: &[LayerEntry],
+    out: W,
+    options: &LayerOptions,
+    copy: C,
+) -> Result<(Layer, W, C)> {
+    if let Some(pair) = entries
+        .windows(2)
+        .find(|pair| pair[0].path.as_bytes() >= pair[1].path.as_bytes())
+    {
+        return Err(Error::DuplicatePath {
+            path: pair[1].path.clone(),
+        });
+    }
     match options.compression {
         Compression::None => {
             let mut tar = Tee {
                 first: HashingWriter::new(out),
                 second: copy,
             };
-            write_tar(&entries, &mut tar)?;
+            write_tar(entries, &mut tar)?;
             let Tee {
                 first,
                 second: copy,
@@ -170,7 +199,7 @@ pub fn write_layer_with_copy<W: Write, C: Write>(
                 first: HashingWriter::new(encoder),
                 second: copy,
             };
-            write_tar(&entries, &mut tar)?;
+            write_tar(entries, &mut tar)?;
             let Tee {
                 first,
                 second: copy,

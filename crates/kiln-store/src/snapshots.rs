@@ -6,7 +6,13 @@
 //!          are 0:0 character devices, opaque directories carry
 //!          `trusted.overlay.opaque`), usable as one `lowerdir`
 //! layer    the digest of the layer blob it was unpacked from (text)
+//! base     only in a delta snapshot: the chain id (hex) of the full snapshot
+//!          that `fs/` is a delta on; the layer is then `fs/` over that
+//!          snapshot's `fs/` (two lower directories)
 //! ```
+//!
+//! A delta snapshot is only valid while its base exists: it is reported
+//! absent otherwise, and removed with its base.
 //!
 //! A snapshot is keyed by the chain id (OCI: the digest of the parent's chain
 //! id, a space and the layer's diff_id) and not by the layer alone, because
@@ -36,6 +42,8 @@ use crate::Store;
 const FS_DIR: &str = "fs";
 /// File of a snapshot naming its layer blob.
 const LAYER_FILE: &str = "layer";
+/// File of a delta snapshot naming the full snapshot it overlays.
+const BASE_FILE: &str = "base";
 
 /// A snapshot being built in scratch space; [`Store::commit_snapshot`] puts it
 /// in place, dropping it removes it.
@@ -49,6 +57,20 @@ impl SnapshotBuilder {
     pub fn fs_path(&self) -> PathBuf {
         self.dir.path().join(FS_DIR)
     }
+
+    /// Adds a file of the caller's beside `fs/` (e.g. what was unpacked), read
+    /// back with [`Store::snapshot_file`]. `name` is a plain name other than
+    /// `fs`, `layer` and `base`.
+    pub fn put_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let reserved = [FS_DIR, LAYER_FILE, BASE_FILE].contains(&name);
+        if reserved || name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(Error::InvalidLockName {
+                name: name.to_string(),
+            });
+        }
+        let path = self.dir.path().join(name);
+        fs::write(&path, bytes).map_err(|source| Error::io(&path, source))
+    }
 }
 
 impl Store {
@@ -59,10 +81,40 @@ impl Store {
             .join("snapshots")
     }
 
-    /// The unpacked tree of the snapshot of `chain`, when the store has it.
+    /// The unpacked tree of the snapshot of `chain` when the store has it as a
+    /// full snapshot (not a delta).
     pub fn snapshot(&self, chain: &Digest) -> Option<PathBuf> {
-        let fs_path = self.snapshots_dir().join(chain.hex()).join(FS_DIR);
-        fs_path.is_dir().then_some(fs_path)
+        let dir = self.snapshots_dir().join(chain.hex());
+        let fs_path = dir.join(FS_DIR);
+        (fs_path.is_dir() && !dir.join(BASE_FILE).exists()).then_some(fs_path)
+    }
+
+    /// The directories that make the layer of `chain`, topmost first: its
+    /// `fs/`, then for a delta snapshot its base's `fs/`. None when absent
+    /// (or a delta whose base is gone).
+    pub fn snapshot_layers(&self, chain: &Digest) -> Option<Vec<PathBuf>> {
+        let dir = self.snapshots_dir().join(chain.hex());
+        let fs_path = dir.join(FS_DIR);
+        if !fs_path.is_dir() {
+            return None;
+        }
+        match self.snapshot_base(chain) {
+            None if dir.join(BASE_FILE).exists() => None,
+            None => Some(vec![fs_path]),
+            Some(base) => Some(vec![fs_path, self.snapshot(&base)?]),
+        }
+    }
+
+    /// A file put beside the snapshot's tree with [`SnapshotBuilder::put_file`].
+    pub fn snapshot_file(&self, chain: &Digest, name: &str) -> Option<Vec<u8>> {
+        fs::read(self.snapshots_dir().join(chain.hex()).join(name)).ok()
+    }
+
+    /// The chain id of the full snapshot a delta snapshot overlays.
+    pub fn snapshot_base(&self, chain: &Digest) -> Option<Digest> {
+        let path = self.snapshots_dir().join(chain.hex()).join(BASE_FILE);
+        let text = fs::read_to_string(path).ok()?;
+        format!("sha256:{}", text.trim()).parse().ok()
     }
 
     /// A fresh scratch snapshot with an empty `fs/` (mode 0755).
@@ -82,9 +134,25 @@ impl Store {
         layer: &Digest,
         builder: SnapshotBuilder,
     ) -> Result<PathBuf> {
+        self.commit_delta_snapshot(chain, layer, builder, None)
+    }
+
+    /// Like [`Store::commit_snapshot`]; with `base`, the snapshot is a delta
+    /// on the full snapshot of that chain.
+    pub fn commit_delta_snapshot(
+        &self,
+        chain: &Digest,
+        layer: &Digest,
+        builder: SnapshotBuilder,
+        base: Option<&Digest>,
+    ) -> Result<PathBuf> {
         let layer_path = builder.dir.path().join(LAYER_FILE);
         fs::write(&layer_path, layer.to_string())
             .map_err(|source| Error::io(&layer_path, source))?;
+        if let Some(base) = base {
+            let base_path = builder.dir.path().join(BASE_FILE);
+            fs::write(&base_path, base.hex()).map_err(|source| Error::io(&base_path, source))?;
+        }
         let parent = self.snapshots_dir();
         fs::create_dir_all(&parent).map_err(|source| Error::io(&parent, source))?;
         let target = parent.join(chain.hex());
@@ -112,7 +180,20 @@ impl Store {
             let layer = fs::read_to_string(path.join(LAYER_FILE))
                 .ok()
                 .and_then(|text| text.trim().parse::<Digest>().ok());
-            if layer.is_some_and(|digest| self.has_blob(&digest)) {
+            let base_gone = path.join(BASE_FILE).exists()
+                && fs::read_to_string(path.join(BASE_FILE))
+                    .ok()
+                    .and_then(|hex| format!("sha256:{}", hex.trim()).parse::<Digest>().ok())
+                    .is_none_or(|base| {
+                        let base_dir = self.snapshots_dir().join(base.hex());
+                        // Its base goes in this same sweep when that one's blob is gone.
+                        !base_dir.join(FS_DIR).is_dir()
+                            || fs::read_to_string(base_dir.join(LAYER_FILE))
+                                .ok()
+                                .and_then(|text| text.trim().parse::<Digest>().ok())
+                                .is_none_or(|digest| !self.has_blob(&digest))
+                    });
+            if layer.is_some_and(|digest| self.has_blob(&digest)) && !base_gone {
                 continue;
             }
             let bytes = crate::garbage::tree_usage(&path)?.map_or(0, |(bytes, _)| bytes);
@@ -163,6 +244,9 @@ mod tests {
 
         let first = store.snapshot_builder().unwrap();
         fs::write(first.fs_path().join("a"), "first").unwrap();
+        first.put_file("notes", b"kept").unwrap();
+        assert!(first.put_file("layer", b"no").is_err());
+        assert!(first.put_file("../x", b"no").is_err());
         let second = store.snapshot_builder().unwrap();
         fs::write(second.fs_path().join("a"), "second").unwrap();
         let path = store.commit_snapshot(&chain, &layer, first).unwrap();
@@ -171,10 +255,46 @@ mod tests {
         assert_eq!(fs::read_to_string(path.join("a")).unwrap(), "first");
         assert_eq!(store.snapshot(&chain), Some(path));
         assert_eq!(
+            store.snapshot_file(&chain, "notes").as_deref(),
+            Some(&b"kept"[..])
+        );
+        assert_eq!(
             fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0,
             "the loser's scratch is gone"
         );
+    }
+
+    #[test]
+    fn delta_snapshots_stand_on_their_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let base_layer = store.write_blob(b"base").unwrap();
+        let delta_layer = store.write_blob(b"delta").unwrap();
+        let base = store.snapshot_builder().unwrap();
+        let base_fs = store
+            .commit_snapshot(&digest("base"), &base_layer, base)
+            .unwrap();
+        let delta = store.snapshot_builder().unwrap();
+        let delta_fs = store
+            .commit_delta_snapshot(&digest("delta"), &delta_layer, delta, Some(&digest("base")))
+            .unwrap();
+        assert_eq!(
+            store.snapshot(&digest("delta")),
+            None,
+            "not a full snapshot"
+        );
+        assert_eq!(store.snapshot_base(&digest("delta")), Some(digest("base")));
+        assert_eq!(
+            store.snapshot_layers(&digest("delta")),
+            Some(vec![delta_fs, base_fs.clone()])
+        );
+        assert_eq!(store.snapshot_layers(&digest("base")), Some(vec![base_fs]));
+        // The base's blob goes: both snapshots go.
+        std::fs::remove_file(store.blob_path(&base_layer)).unwrap();
+        let (count, _) = store.remove_orphaned_snapshots().unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(store.snapshot_layers(&digest("delta")), None);
     }
 
     #[test]

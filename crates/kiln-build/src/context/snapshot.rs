@@ -163,6 +163,14 @@ impl Snapshot {
         if let Some(digest) = self.lock_digests().get(path) {
             return Ok(digest.clone());
         }
+        let digest = self.hash_file(path)?;
+        self.lock_digests().insert(path.to_string(), digest.clone());
+        Ok(digest)
+    }
+
+    /// Reads and hashes the file at `path` (checking it is still the file the
+    /// walk saw), remembering nothing.
+    fn hash_file(&self, path: &str) -> Result<Digest, ContextError> {
         let entry = self
             .get(path)
             .filter(|entry| entry.kind == ContextKind::File)
@@ -180,9 +188,7 @@ impl Snapshot {
         }
         let mut hasher = Sha256::new();
         std::io::copy(&mut file, &mut hasher).map_err(io_error)?;
-        let digest = Digest::from_sha256(hasher.finalize().into());
-        self.lock_digests().insert(path.to_string(), digest.clone());
-        Ok(digest)
+        Ok(Digest::from_sha256(hasher.finalize().into()))
     }
 
     /// Like [`Snapshot::file_digest`], but a file whose stat facts are in
@@ -205,7 +211,12 @@ impl Snapshot {
                 return Ok(Digest::from_sha256(sha));
             }
         }
-        let digest = self.file_digest(path)?;
+        // With stat facts, the stat cache remembers the digest; without, the
+        // snapshot's own memo does.
+        let digest = match key {
+            Some(_) => self.hash_file(path)?,
+            None => self.file_digest(path)?,
+        };
         if let (Some(key), Ok(bytes)) = (key, hex::decode(digest.hex())) {
             if let Ok(sha) = <[u8; 32]>::try_from(bytes.as_slice()) {
                 cache

@@ -3,7 +3,7 @@
 
 mod add_url;
 mod copy;
-pub use copy::write_layer;
+pub use copy::write_prepared_layer;
 pub mod from;
 mod metadata;
 mod workdir;

@@ -10,6 +10,7 @@
 //!   mounted as an overlay; the step's layer is read from the upper directory.
 //!   Needs root and a private mount namespace.
 
+pub mod delta;
 pub mod native;
 pub mod overlay;
 pub mod snapshots;

@@ -60,6 +60,7 @@ impl NativeRootfs {
             apply_whiteouts: true,
             preserve_ownership: true,
             overlay: false,
+            digests: false,
         };
         for layer in &image.layers[self.applied..] {
             let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;

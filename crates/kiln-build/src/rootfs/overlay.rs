@@ -82,20 +82,21 @@ impl OverlayRootfs {
         let chains = chain_ids(&image.layers);
         let mut lowers: Vec<PathBuf> = Vec::with_capacity(chains.len());
         for (layer, chain) in image.layers.iter().zip(&chains) {
-            let path = match self
+            let dirs = match self
                 .local
                 .get(chain)
-                .cloned()
-                .or_else(|| store.snapshot(chain))
+                .map(|path| vec![path.clone()])
+                .or_else(|| store.snapshot_layers(chain))
             {
-                Some(path) => path,
+                Some(dirs) => dirs,
                 None => {
                     let (path, more) = snapshots::unpack(store, layer, chain, &lowers)?;
                     warnings.extend(more);
-                    path
+                    vec![path]
                 }
             };
-            lowers.push(path);
+            // Topmost first: a delta snapshot is its own directory over its base's.
+            lowers.extend(dirs.into_iter().rev());
         }
         let scratch = self.scratch.path().to_path_buf();
         let root_attrs = match lowers.last() {

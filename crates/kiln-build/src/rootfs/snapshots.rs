@@ -65,7 +65,13 @@ pub fn unpack(
     let digest = kiln_oci::descriptor_digest(&layer.descriptor)?;
     let file = store.open_blob(&digest)?;
     let (_, tar) = kiln_layer::decompress(std::io::BufReader::new(file))?;
-    let report = kiln_layer::extract(tar, &builder.fs_path(), &overlay_extract_options())?;
+    let mut options = overlay_extract_options();
+    options.digests = true;
+    let report = kiln_layer::extract(tar, &builder.fs_path(), &options)?;
+    builder.put_file(
+        super::delta::MANIFEST,
+        &super::delta::Manifest::encode(&report.files),
+    )?;
     let stack = kiln_layer::overlay::LowerStack::new(lowers.iter().rev().cloned().collect());
     let below = |path: &str| -> Result<Option<DirAttrs>> {
         if path.is_empty() {
@@ -93,6 +99,7 @@ pub fn unpack(
 pub fn overlay_extract_options() -> kiln_layer::ExtractOptions {
     kiln_layer::ExtractOptions {
         overlay: true,
+        digests: false,
         preserve_ownership: true,
         ..Default::default()
     }

@@ -286,7 +286,8 @@ fn execute(
             entry.mtime = entry.mtime.min(epoch);
         }
     }
-    let layer = crate::dispatch::write_layer(engine, entries.clone())?;
+    kiln_layer::prepare_entries(&mut entries)?;
+    let layer = crate::dispatch::write_prepared_layer(engine, &entries)?;
     state.push_layer_entries(engine.store, layer.clone(), &entries)?;
     if let Some(rootfs) = state.rootfs.as_mut() {
         rootfs.commit_run(state.image.layers.len(), &layer);

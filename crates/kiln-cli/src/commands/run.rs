@@ -492,6 +492,7 @@ fn extract_layers(store: &Store, image: &StoredImage, dir: &Path) -> anyhow::Res
         apply_whiteouts: true,
         preserve_ownership: true,
         overlay: false,
+        digests: false,
     };
     for (digest, _) in &image.layers {
         let file = store

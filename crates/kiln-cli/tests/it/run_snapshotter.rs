@@ -133,3 +133,58 @@ fn overlay_when_asked_and_unknown_values_are_errors() {
         output.assert_success();
     }
 }
+
+/// A COPY that changed in a few files is unpacked as a delta on the previous
+/// version's snapshot; what a RUN after it sees must be exactly the new
+/// layer: changed, added and removed files, a changed mode.
+#[test]
+fn delta_snapshots_show_the_new_layer() {
+    if !is_root() {
+        eprintln!("skipping: the overlay snapshotter needs root");
+        return;
+    }
+    let Some(rig) = Rig::new(Iso::Builtin) else {
+        return;
+    };
+    let project = kiln_testutil::Project::empty();
+    project.write(
+        "Dockerfile",
+        "FROM busybox:test\nCOPY tree /tree\nRUN cd /tree && find . | sort > /listing && cat a b > /joined && stat -c '%a %n' run.sh > /mode\n",
+    );
+    for index in 0..50 {
+        project.write(&format!("tree/many/f{index}"), format!("file {index}\n"));
+    }
+    project.write("tree/a", "first a\n");
+    project.write("tree/b", "b\n");
+    project.write("tree/gone", "bye\n");
+    project.write("tree/run.sh", "echo\n");
+    let first = rig.build(project.path(), &[]);
+    first.output.assert_success();
+    assert_eq!(first.image.layers.len(), crate::run_common::BASE_LAYERS + 2);
+
+    project.write("tree/a", "second a, longer\n");
+    project.write("tree/added", "new\n");
+    std::fs::remove_file(project.path().join("tree/gone")).unwrap();
+    std::fs::remove_dir_all(project.path().join("tree/many")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        project.path().join("tree/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let second = rig.build(project.path(), &[]);
+    second.output.assert_success();
+    let deltas = std::fs::read_dir(rig.kiln.store().join("cache/v1/snapshots"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().join("base").exists())
+        .count();
+    assert_eq!(deltas, 1, "the second COPY was unpacked as a delta");
+    let run = second.image.layers.last().unwrap();
+    let text = |path: &str| {
+        let file = crate::run_common::entry(run, path);
+        String::from_utf8(file.content.clone()).unwrap()
+    };
+    assert_eq!(text("joined"), "second a, longer\nb\n");
+    assert_eq!(text("mode"), "755 run.sh\n");
+    assert_eq!(text("listing"), ".\n./a\n./added\n./b\n./run.sh\n");
+}
