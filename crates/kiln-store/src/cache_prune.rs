@@ -261,6 +261,9 @@ impl Store {
             report.freed_bytes += size;
             report.blobs_removed.push((digest.clone(), size));
         }
+        // What was derived from the deleted layers goes with them.
+        report.freed_bytes += self.remove_orphaned_block_maps()?;
+        report.freed_bytes += self.remove_orphaned_snapshots()?.1;
         Ok(())
     }
 
