@@ -68,7 +68,8 @@ pub fn choose(store: &kiln_store::Store) -> anyhow::Result<Snapshotter> {
     }
 }
 
-/// Mounts and unmounts a tiny overlay in the store's scratch space.
+/// Makes a whiteout and an opaque directory, then mounts and unmounts a tiny
+/// overlay on them, in the store's scratch space.
 fn probe(store: &kiln_store::Store) -> Result<(), String> {
     let attempt = || -> anyhow::Result<()> {
         let scratch = store.tmp_dir("overlay-probe-")?;
@@ -79,6 +80,25 @@ fn probe(store: &kiln_store::Store) -> Result<(), String> {
         for dir in &dirs {
             std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        // Unpacked layers need whiteout devices and trusted xattrs here.
+        let whiteout = dirs[0].join("whiteout");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &whiteout,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            rustix::fs::makedev(0, 0),
+        )
+        .with_context(|| format!("creating a whiteout at {}", whiteout.display()))?;
+        let opaque = dirs[0].join("opaque");
+        std::fs::create_dir(&opaque).with_context(|| format!("creating {}", opaque.display()))?;
+        rustix::fs::setxattr(
+            &opaque,
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .with_context(|| format!("marking {} opaque", opaque.display()))?;
         let mount = kiln_run::OverlayMount::mount(&dirs[..1], &dirs[1], &dirs[2], &dirs[3])?;
         mount.unmount()?;
         Ok(())

@@ -156,6 +156,11 @@ impl Store {
         let parent = self.snapshots_dir();
         fs::create_dir_all(&parent).map_err(|source| Error::io(&parent, source))?;
         let target = parent.join(chain.hex());
+        if target.exists() && self.snapshot_layers(chain).is_none() {
+            // A delta whose base is gone (a prune interrupted between the
+            // two): useless, and in the way.
+            self.remove_via_tmp(&target)?;
+        }
         let scratch = builder.dir.keep();
         match fs::rename(&scratch, &target) {
             Ok(()) => {}
@@ -290,11 +295,38 @@ mod tests {
             Some(vec![delta_fs, base_fs.clone()])
         );
         assert_eq!(store.snapshot_layers(&digest("base")), Some(vec![base_fs]));
-        // The base's blob goes: both snapshots go.
+        // A delta whose base vanished is replaced by a new snapshot.
+        let base_dir = dir
+            .path()
+            .join("cache/v1/snapshots")
+            .join(digest("base").hex());
+        let kept = dir.path().join("kept-base");
+        std::fs::rename(&base_dir, &kept).unwrap();
+        assert_eq!(store.snapshot_layers(&digest("delta")), None);
+        let full = store.snapshot_builder().unwrap();
+        fs::write(full.fs_path().join("whole"), "w").unwrap();
+        let path = store
+            .commit_snapshot(&digest("delta"), &delta_layer, full)
+            .unwrap();
+        assert!(path.join("whole").exists());
+        assert_eq!(store.snapshot_layers(&digest("delta")), Some(vec![path]));
+        std::fs::rename(&kept, &base_dir).unwrap();
+        let second = store.snapshot_builder().unwrap();
+        store
+            .commit_delta_snapshot(
+                &digest("delta2"),
+                &delta_layer,
+                second,
+                Some(&digest("base")),
+            )
+            .unwrap();
+        // The base's blob goes: its snapshot and the delta on it go.
         std::fs::remove_file(store.blob_path(&base_layer)).unwrap();
         let (count, _) = store.remove_orphaned_snapshots().unwrap();
         assert_eq!(count, 2);
-        assert_eq!(store.snapshot_layers(&digest("delta")), None);
+        assert_eq!(store.snapshot_layers(&digest("base")), None);
+        assert_eq!(store.snapshot_layers(&digest("delta2")), None);
+        assert!(store.snapshot_layers(&digest("delta")).is_some());
     }
 
     #[test]
