@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::snapshot::snapshot_tree;
+use crate::testtar::describe;
 use crate::xattr::write_xattr;
 use crate::{extract, write_layer, Compression, ExtractOptions, LayerOptions};
 use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
@@ -30,27 +31,6 @@ fn base(root: &Path) {
     fs::create_dir_all(root.join("mnt")).unwrap();
     fs::write(root.join("mnt/keep"), b"k").unwrap();
     fs::create_dir_all(root.join("cache")).unwrap();
-}
-
-/// One line per entry: path, kind and the kind's data.
-fn describe(entries: &[LayerEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|entry| {
-            let kind = match &entry.kind {
-                EntryKind::Dir => "dir".to_owned(),
-                EntryKind::File { .. } => "file".to_owned(),
-                EntryKind::Symlink { target } => format!("symlink:{target}"),
-                EntryKind::Hardlink { target } => format!("hardlink:{target}"),
-                EntryKind::Fifo => "fifo".to_owned(),
-                EntryKind::CharDevice { major, minor } => format!("char:{major}:{minor}"),
-                EntryKind::BlockDevice { major, minor } => format!("block:{major}:{minor}"),
-                EntryKind::Whiteout => "whiteout".to_owned(),
-                EntryKind::OpaqueDir => "opaque".to_owned(),
-            };
-            format!("{} {kind}", entry.path)
-        })
-        .collect()
 }
 
 /// A recursive listing of type, mode, owner, size, content, link target and xattrs.

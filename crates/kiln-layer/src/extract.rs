@@ -302,98 +302,6 @@ impl Extractor<'_> {
         Ok(())
     }
 
-    /// The common case of a regular file: created new in the open parent directory (no
-    /// path walk), owner, mode and time set through the descriptor. False when something
-    /// already exists at the name (the caller then replaces it the general way).
-    fn new_file_at<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        name: &OsStr,
-        target: &Path,
-        mode: u32,
-        mtime: Option<SystemTime>,
-    ) -> Result<bool> {
-        let Some(cache) = &self.parent_cache else {
-            return Ok(false);
-        };
-        let setgid = cache.setgid;
-        let created = rustix::fs::openat(
-            &cache.dir,
-            name,
-            rustix::fs::OFlags::WRONLY
-                | rustix::fs::OFlags::CREATE
-                | rustix::fs::OFlags::EXCL
-                | rustix::fs::OFlags::NOFOLLOW
-                | rustix::fs::OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        );
-        let mut file = match created {
-            Ok(fd) => File::from(fd),
-            Err(Errno::EXIST) => return Ok(false),
-            Err(errno) => return Err(Error::io(target, io::Error::from(errno))),
-        };
-        let sha256 = if self.options.digests {
-            use sha2::Digest as _;
-            let mut hashing = HashingFile {
-                file: &mut file,
-                hasher: sha2::Sha256::new(),
-            };
-            io::copy(entry, &mut hashing).map_err(|source| Error::Tar { source })?;
-            Some(<[u8; 32]>::from(hashing.hasher.finalize()))
-        } else {
-            io::copy(entry, &mut file).map_err(|source| Error::Tar { source })?;
-            None
-        };
-        if self.options.preserve_ownership {
-            let header = entry.header();
-            let uid = header.uid().map_err(|source| Error::Tar { source })?;
-            let gid = header.gid().map_err(|source| Error::Tar { source })?;
-            let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
-                return Err(Error::Unencodable {
-                    path: target.display().to_string(),
-                    reason: "uid or gid does not fit in 32 bits",
-                });
-            };
-            // A new file already belongs to this process's user and group (unless the
-            // directory hands down its group).
-            let already = !setgid && (uid, gid) == self.own_ids;
-            let owned = if already {
-                Ok(())
-            } else {
-                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-            };
-            match owned {
-                Ok(()) => {}
-                Err(source) if self.is_root => return Err(Error::io(target, source)),
-                Err(error) => self.warn(format!(
-                    "could not set owner {uid}:{gid} of {}: {error}",
-                    target.display()
-                )),
-            }
-        }
-        file.set_permissions(Permissions::from_mode(mode))
-            .map_err(|source| Error::io(target, source))?;
-        if let Some(mtime) = mtime {
-            file.set_times(FileTimes::new().set_modified(mtime))
-                .map_err(|source| Error::io(target, source))?;
-        }
-        if let Some(sha256) = sha256 {
-            let stat = rustix::fs::fstat(&file)
-                .map_err(|errno| Error::io(target, io::Error::from(errno)))?;
-            let relative = target.strip_prefix(self.dest).unwrap_or(target);
-            self.report.files.push(ExtractedFile {
-                path: relative.to_path_buf(),
-                sha256,
-                size: u64::try_from(stat.st_size).unwrap_or(0),
-                mtime: (stat.st_mtime, stat.st_mtime_nsec as i64),
-                mode: stat.st_mode & 0o7777,
-                uid: stat.st_uid,
-                gid: stat.st_gid,
-            });
-        }
-        Ok(true)
-    }
-
     /// Remembers a path this archive created, for opaque markers applied in place
     /// (the only reader; not kept otherwise: it is large for large layers).
     fn note_created(&mut self, relative: PathBuf) {
@@ -536,16 +444,19 @@ impl Extractor<'_> {
         if !self.options.preserve_ownership {
             return Ok(());
         }
-        let header = entry.header();
-        let uid = header.uid().map_err(|source| Error::Tar { source })?;
-        let gid = header.gid().map_err(|source| Error::Tar { source })?;
-        let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
-            return Err(Error::Unencodable {
-                path: target.display().to_string(),
-                reason: "uid or gid does not fit in 32 bits",
-            });
-        };
-        match lchown(target, Some(uid), Some(gid)) {
+        let (uid, gid) = entry_owner(entry, target)?;
+        let result = lchown(target, Some(uid), Some(gid));
+        self.owner_applied(result, (uid, gid), target)
+    }
+
+    /// What a failed chown to `owner` means: an error as root, a warning otherwise.
+    fn owner_applied(
+        &mut self,
+        result: io::Result<()>,
+        (uid, gid): (u32, u32),
+        target: &Path,
+    ) -> Result<()> {
+        match result {
             Ok(()) => Ok(()),
             Err(source) if self.is_root => Err(Error::io(target, source)),
             Err(error) => {
@@ -673,21 +584,17 @@ impl Extractor<'_> {
     }
 }
 
-/// A file that also hashes what is written to it.
-struct HashingFile<'a> {
-    file: &'a mut File,
-    hasher: sha2::Sha256,
-}
-
-impl io::Write for HashingFile<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.file.write(buf)?;
-        sha2::Digest::update(&mut self.hasher, &buf[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+/// The entry's numeric owner (`target` names it in the error).
+fn entry_owner<R: Read>(entry: &tar::Entry<'_, R>, target: &Path) -> Result<(u32, u32)> {
+    let header = entry.header();
+    let uid = header.uid().map_err(|source| Error::Tar { source })?;
+    let gid = header.gid().map_err(|source| Error::Tar { source })?;
+    match (u32::try_from(uid), u32::try_from(gid)) {
+        (Ok(uid), Ok(gid)) => Ok((uid, gid)),
+        _ => Err(Error::Unencodable {
+            path: target.display().to_string(),
+            reason: "uid or gid does not fit in 32 bits",
+        }),
     }
 }
 
@@ -770,6 +677,9 @@ fn set_times_nofollow(path: &Path, mtime: Option<SystemTime>) -> Result<()> {
 fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+#[path = "extract_new_file.rs"]
+mod new_file;
 
 #[cfg(test)]
 #[path = "extract_tests.rs"]

@@ -5,6 +5,7 @@
 use super::*;
 use crate::entry::Content;
 use crate::snapshot::snapshot_tree;
+use crate::testtar::describe;
 use crate::xattr::write_xattr;
 use crate::{diff_trees, EntryKind};
 use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
@@ -200,27 +201,6 @@ fn stack_whiteouts_and_opaque_dirs() {
     for (path, expected) in cases {
         assert_eq!(merged(&stack, path), expected, "{path}");
     }
-}
-
-/// One line per entry: path, kind and the kind's data.
-fn describe(entries: &[LayerEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|entry| {
-            let kind = match &entry.kind {
-                EntryKind::Dir => "dir".to_owned(),
-                EntryKind::File { .. } => "file".to_owned(),
-                EntryKind::Symlink { target } => format!("symlink:{target}"),
-                EntryKind::Hardlink { target } => format!("hardlink:{target}"),
-                EntryKind::Fifo => "fifo".to_owned(),
-                EntryKind::CharDevice { major, minor } => format!("char:{major}:{minor}"),
-                EntryKind::BlockDevice { major, minor } => format!("block:{major}:{minor}"),
-                EntryKind::Whiteout => "whiteout".to_owned(),
-                EntryKind::OpaqueDir => "opaque".to_owned(),
-            };
-            format!("{} {kind}", entry.path)
-        })
-        .collect()
 }
 
 fn exclude(path: &str) -> bool {

@@ -1,4 +1,5 @@
-//! Test helper: builds raw tar streams with arbitrary (also hostile) names.
+//! Test helpers: builds raw tar streams with arbitrary (also hostile) names, and
+//! describes layer entries in one line each.
 
 use std::collections::BTreeMap;
 
@@ -65,4 +66,25 @@ impl TarBuilder {
         self.bytes.extend([0u8; 2 * BLOCK]);
         self.bytes
     }
+}
+
+/// One line per entry: path, kind and the kind's data.
+pub(crate) fn describe(entries: &[crate::LayerEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let kind = match &entry.kind {
+                crate::EntryKind::Dir => "dir".to_owned(),
+                crate::EntryKind::File { .. } => "file".to_owned(),
+                crate::EntryKind::Symlink { target } => format!("symlink:{target}"),
+                crate::EntryKind::Hardlink { target } => format!("hardlink:{target}"),
+                crate::EntryKind::Fifo => "fifo".to_owned(),
+                crate::EntryKind::CharDevice { major, minor } => format!("char:{major}:{minor}"),
+                crate::EntryKind::BlockDevice { major, minor } => format!("block:{major}:{minor}"),
+                crate::EntryKind::Whiteout => "whiteout".to_owned(),
+                crate::EntryKind::OpaqueDir => "opaque".to_owned(),
+            };
+            format!("{} {kind}", entry.path)
+        })
+        .collect()
 }

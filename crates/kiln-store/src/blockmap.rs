@@ -13,15 +13,14 @@
 //! records: they name no blobs, so they keep nothing alive, and fsck ignores them.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kiln_oci::Digest;
 
-use crate::cache::CACHE_VERSION;
+use crate::cache::{read_optional, write_atomically, CACHE_VERSION};
 use crate::error::{Error, Result};
-use crate::garbage::{list_dir, CACHE_TEMP_PREFIX};
-use crate::store::{sync_dir, Store};
+use crate::garbage::list_dir;
+use crate::store::Store;
 
 /// The directory of the block maps, under `cache/<version>/`.
 const BLOCK_MAPS_DIR: &str = "blockmaps";
@@ -37,29 +36,12 @@ impl Store {
     /// Stores (or replaces) the block map of `blob`, atomically. Put it after the blob is
     /// in place: a map whose blob is missing is removed by the next prune.
     pub fn put_block_map(&self, blob: &Digest, bytes: &[u8]) -> Result<()> {
-        let dir = self.block_maps_dir();
-        fs::create_dir_all(&dir).map_err(|source| Error::io(&dir, source))?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(CACHE_TEMP_PREFIX)
-            .tempfile_in(&dir)
-            .map_err(|source| Error::io(&dir, source))?;
-        temp.write_all(bytes)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|source| Error::io(temp.path(), source))?;
-        let target = dir.join(blob.hex());
-        temp.persist(&target)
-            .map_err(|error| Error::io(&target, error.error))?;
-        sync_dir(&dir)
+        write_atomically(&self.block_maps_dir(), blob.hex(), bytes)
     }
 
     /// The block map of `blob`, if one was stored.
     pub fn block_map(&self, blob: &Digest) -> Result<Option<Vec<u8>>> {
-        let path = self.block_maps_dir().join(blob.hex());
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::io(&path, source)),
-        }
+        read_optional(&self.block_maps_dir().join(blob.hex()))
     }
 
     /// Deletes the block maps whose blob is not in the store and returns the bytes freed.

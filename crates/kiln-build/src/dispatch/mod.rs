@@ -3,7 +3,8 @@
 
 mod add_url;
 mod copy;
-pub use copy::write_prepared_layer;
+mod layer;
+pub use layer::write_prepared_layer;
 pub mod from;
 mod metadata;
 mod workdir;

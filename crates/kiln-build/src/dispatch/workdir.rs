@@ -45,7 +45,7 @@ pub fn dispatch_workdir(
     let created_layer = !entries.is_empty();
     if created_layer {
         engine.cached_layer(state, &command.original, inputs, |engine, state| {
-            let layer = super::copy::write_layer(engine, entries)?;
+            let layer = super::layer::write_layer(engine, entries)?;
             state.push_layer(engine.store, layer.clone())?;
             Ok(layer)
         })?;

@@ -26,15 +26,17 @@ use crate::run_common::{
 both_isolations!(diff_files, diff_links, diff_replace);
 
 fn diff_files(rig: &Rig) {
-    compare_with_buildah(rig, "run-diff-files");
+    compare_with_buildah(rig, "run-diff-files", "auto");
 }
 
+/// The native snapshotter: overlayfs copy-up splits a lower file's hard links
+/// (run_snapshotter.rs), where buildah's vfs driver, a plain directory, keeps them.
 fn diff_links(rig: &Rig) {
-    compare_with_buildah(rig, "run-diff-links");
+    compare_with_buildah(rig, "run-diff-links", "native");
 }
 
 fn diff_replace(rig: &Rig) {
-    compare_with_buildah(rig, "run-diff-replace");
+    compare_with_buildah(rig, "run-diff-replace", "auto");
 }
 
 /// Whether a line of [`describe_tree`] that only one side has is an
@@ -97,14 +99,12 @@ fn buildah_build(scratch: &Path, base_layout: &Path, base_tag: &str, context: &P
     out
 }
 
-fn compare_with_buildah(rig: &Rig, name: &str) {
+fn compare_with_buildah(rig: &Rig, name: &str, snapshotter: &str) {
     if !require_tool("buildah") || !require_tool("umoci") {
         return;
     }
     let context = Project::copy(name);
-    // The native snapshotter works on one real directory, as buildah's vfs
-    // driver does; run_snapshotter.rs holds the overlay one to it.
-    let kiln_image = rig.build_env(context.path(), &[], &[("KILN_SNAPSHOTTER", "native")]);
+    let kiln_image = rig.build_env(context.path(), &[], &[("KILN_SNAPSHOTTER", snapshotter)]);
     // The base for buildah: the very archive the rig loaded, as a layout.
     let archive = busybox_archive().expect("the rig loaded the busybox archive");
     let base = rig.kiln.path("busybox-layout");
